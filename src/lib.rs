@@ -1,0 +1,1 @@
+//! Apogee: a RocketMQ-compatible name server and broker.
