@@ -1,1 +1,3 @@
 //! Apogee: a RocketMQ-compatible name server and broker.
+
+pub mod store;

@@ -1,0 +1,6 @@
+//! The storage engine: a RocketMQ 4.9.8 byte-compatible CommitLog, ConsumeQueues and
+//! IndexFiles, built by a dispatcher, with flush, recovery and expiry.
+
+pub mod fs;
+pub mod mapped_file;
+pub mod mapped_file_queue;
