@@ -1,3 +1,4 @@
 //! Apogee: a RocketMQ-compatible name server and broker.
 
+pub mod config_macro;
 pub mod store;

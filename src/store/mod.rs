@@ -1,6 +1,10 @@
 //! The storage engine: a RocketMQ 4.9.8 byte-compatible CommitLog, ConsumeQueues and
 //! IndexFiles, built by a dispatcher, with flush, recovery and expiry.
 
+pub mod consume_queue;
+pub mod dispatch_request;
 pub mod fs;
+pub mod index;
 pub mod mapped_file;
 pub mod mapped_file_queue;
+pub mod store_config;
