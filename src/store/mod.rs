@@ -1,6 +1,7 @@
 //! The storage engine: a RocketMQ 4.9.8 byte-compatible CommitLog, ConsumeQueues and
 //! IndexFiles, built by a dispatcher, with flush, recovery and expiry.
 
+pub mod checkpoint;
 pub mod consume_queue;
 pub mod dispatch_request;
 pub mod fs;
