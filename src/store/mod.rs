@@ -4,8 +4,10 @@
 pub mod checkpoint;
 pub mod consume_queue;
 pub mod dispatch_request;
+pub mod flush;
 pub mod fs;
 pub mod index;
 pub mod mapped_file;
 pub mod mapped_file_queue;
 pub mod store_config;
+pub mod sys;
