@@ -282,10 +282,11 @@ pub fn peek_opaque(frame: &RawFrame) -> Option<i32> {
 // =========================================================================================
 
 fn decode_json_header(header: &[u8]) -> Result<RemotingCommand> {
-    let h: JsonHeader =
-        serde_json::from_slice(header).map_err(|e| json_error(e, header.len()))?;
+    let h: JsonHeader = serde_json::from_slice(header).map_err(|e| json_error(e, header.len()))?;
     Ok(RemotingCommand {
-        code: h.code.ok_or_else(|| CodecError::missing("JSON header", "code"))?,
+        code: h
+            .code
+            .ok_or_else(|| CodecError::missing("JSON header", "code"))?,
         language: h.language.unwrap_or_default(),
         version: h.version.unwrap_or(0),
         opaque: h.opaque.unwrap_or(0),
@@ -424,7 +425,10 @@ impl<'de> Deserialize<'de> for KeyStr<'de> {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a string key")
             }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+            fn visit_borrowed_str<E: de::Error>(
+                self,
+                v: &'de str,
+            ) -> std::result::Result<Self::Value, E> {
                 Ok(KeyStr::Borrowed(v))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
@@ -547,7 +551,10 @@ impl<'de> Deserialize<'de> for Scalar {
                 let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
                 Ok(Scalar(Some(v.to_string())))
             }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> std::result::Result<Scalar, A::Error> {
+            fn visit_seq<A: de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> std::result::Result<Scalar, A::Error> {
                 let v = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
                 Ok(Scalar(Some(v.to_string())))
             }
@@ -700,12 +707,19 @@ fn decode_binary_header(h: &[u8]) -> Result<RemotingCommand> {
 
     let total = h.len();
     let off = |rest: &[u8]| total - rest.len();
-    let short = |rest: &[u8], need: usize| CodecError::incomplete(BIN, total - rest.len(), need, rest.len());
+    let short = |rest: &[u8], need: usize| {
+        CodecError::incomplete(BIN, total - rest.len(), need, rest.len())
+    };
 
-    let (rest, (code, lang, version, opaque, flag)) =
-        (be_i16::<&[u8], nom::error::Error<&[u8]>>, be_u8, be_i16, be_i32, be_i32)
-            .parse(h)
-            .map_err(|_| CodecError::incomplete(BIN, 0, 17, total))?;
+    let (rest, (code, lang, version, opaque, flag)) = (
+        be_i16::<&[u8], nom::error::Error<&[u8]>>,
+        be_u8,
+        be_i16,
+        be_i32,
+        be_i32,
+    )
+        .parse(h)
+        .map_err(|_| CodecError::incomplete(BIN, 0, 17, total))?;
 
     let (rest, remark) = binary_string(rest, off(rest), "remark length")?;
     let remark = remark
@@ -944,7 +958,9 @@ mod tests {
         c.code = 200050;
         assert!(c.to_bytes().is_err());
         // lying lengths
-        let mut h = sample(SerializeType::RocketMq).encode_header_bytes().unwrap();
+        let mut h = sample(SerializeType::RocketMq)
+            .encode_header_bytes()
+            .unwrap();
         let n = h.len();
         for cut in 0..n {
             let _ = decode_binary_header(&h[..cut]);

@@ -14,7 +14,11 @@ pub enum ErrorKind {
     /// A frame announced a length above the configured cap.
     FrameTooLarge { len: u64, max: usize },
     /// A length field is inconsistent with the data around it (e.g. header length > frame length).
-    BadLength { field: &'static str, value: i64, limit: i64 },
+    BadLength {
+        field: &'static str,
+        value: i64,
+        limit: i64,
+    },
     /// The serialize-type byte of the header-length word is neither 0 (JSON) nor 1 (ROCKETMQ).
     UnknownSerializeType(u8),
     /// JSON text that does not parse, or parses to the wrong shape.
@@ -112,7 +116,11 @@ impl fmt::Display for CodecError {
                 "{}: frame length {} exceeds the limit of {} bytes",
                 self.context, len, max
             ),
-            ErrorKind::BadLength { field, value, limit } => write!(
+            ErrorKind::BadLength {
+                field,
+                value,
+                limit,
+            } => write!(
                 f,
                 "{}: {} = {} at byte {} is out of range (limit {})",
                 self.context, field, value, self.offset, limit
@@ -123,11 +131,9 @@ impl fmt::Display for CodecError {
                 self.context, t
             ),
             ErrorKind::Json(msg) => write!(f, "{}: bad JSON: {}", self.context, msg),
-            ErrorKind::InvalidUtf8 => write!(
-                f,
-                "{}: invalid UTF-8 at byte {}",
-                self.context, self.offset
-            ),
+            ErrorKind::InvalidUtf8 => {
+                write!(f, "{}: invalid UTF-8 at byte {}", self.context, self.offset)
+            }
             ErrorKind::MissingField(name) => {
                 write!(f, "{}: required field '{}' is missing", self.context, name)
             }
@@ -160,7 +166,10 @@ mod tests {
     #[test]
     fn messages_are_readable() {
         let e = CodecError::incomplete("frame", 4, 10, 3);
-        assert_eq!(e.to_string(), "frame: truncated at byte 4: need 10 bytes, have 3");
+        assert_eq!(
+            e.to_string(),
+            "frame: truncated at byte 4: need 10 bytes, have 3"
+        );
         assert!(e.is_incomplete());
         let e = CodecError::missing("PullMessageRequestHeader", "queueId");
         assert!(e.to_string().contains("'queueId'"));

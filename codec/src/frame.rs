@@ -183,12 +183,7 @@ pub fn parse_complete_frame(buf: &[u8], max_frame: usize) -> Result<RawFrame> {
             buf.len() - b.len(),
             format!("{} trailing bytes after the frame", b.len()),
         )),
-        None => Err(CodecError::incomplete(
-            "frame",
-            buf.len(),
-            dec.needed(),
-            0,
-        )),
+        None => Err(CodecError::incomplete("frame", buf.len(), dec.needed(), 0)),
     }
 }
 

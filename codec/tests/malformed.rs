@@ -77,7 +77,16 @@ fn bit_flips_never_panic() {
 #[test]
 fn lying_lengths_are_refused_or_wait() {
     for f in sample_frames() {
-        for lie in [0u32, 1, 3, 4, 5, 0x7FFF_FFFF, 0xFFFF_FFFF, (f.len() as u32) * 2] {
+        for lie in [
+            0u32,
+            1,
+            3,
+            4,
+            5,
+            0x7FFF_FFFF,
+            0xFFFF_FFFF,
+            (f.len() as u32) * 2,
+        ] {
             let mut g = f.clone();
             g[..4].copy_from_slice(&lie.to_be_bytes());
             feed(&g, &[]);
@@ -102,7 +111,10 @@ fn oversize_frames_are_refused_before_buffering() {
     let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME);
     let mut buf = BytesMut::from(&((DEFAULT_MAX_FRAME as u32) - 3).to_be_bytes()[..]);
     assert!(dec.decode(&mut buf).is_err());
-    assert!(buf.capacity() < 1024, "nothing was reserved for the refused frame");
+    assert!(
+        buf.capacity() < 1024,
+        "nothing was reserved for the refused frame"
+    );
 }
 
 #[test]

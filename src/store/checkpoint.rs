@@ -32,11 +32,9 @@ impl StoreCheckpoint {
     /// unreadable one too, with a warning (recovery then starts from the first file).
     pub fn open(fs: &Fs, path: &Path) -> io::Result<Self> {
         let (p, l, i) = match fs.read_file(path) {
-            Ok(data) if data.len() >= 24 => (
-                read_i64(&data, 0),
-                read_i64(&data, 8),
-                read_i64(&data, 16),
-            ),
+            Ok(data) if data.len() >= 24 => {
+                (read_i64(&data, 0), read_i64(&data, 8), read_i64(&data, 16))
+            }
             Ok(data) => {
                 if !data.is_empty() {
                     log::warn!(
@@ -80,9 +78,7 @@ impl StoreCheckpoint {
 
     /// `max(0, min(physic, logics) - 3000)`: abnormal recovery replays from before this.
     pub fn min_timestamp(&self) -> i64 {
-        let m = self
-            .physic_msg_timestamp()
-            .min(self.logics_msg_timestamp());
+        let m = self.physic_msg_timestamp().min(self.logics_msg_timestamp());
         (m - 3000).max(0)
     }
 
@@ -219,8 +215,8 @@ mod tests {
         assert_eq!(c2.min_timestamp_index(), 5_000);
         // Java layout: the fixture's first bytes.
         let java: [u8; 24] = [
-            0, 0, 1, 0xa2, 0x0d, 0x57, 0x4f, 0x9d, 0, 0, 1, 0xa2, 0x0d, 0x57, 0x4f, 0x9d, 0, 0,
-            1, 0xa2, 0x0d, 0x56, 0x8e, 0xcf,
+            0, 0, 1, 0xa2, 0x0d, 0x57, 0x4f, 0x9d, 0, 0, 1, 0xa2, 0x0d, 0x57, 0x4f, 0x9d, 0, 0, 1,
+            0xa2, 0x0d, 0x56, 0x8e, 0xcf,
         ];
         std::fs::write(&p, java).unwrap();
         let c3 = StoreCheckpoint::open(&fs, &p).unwrap();

@@ -225,14 +225,15 @@ fn group_commit_loop(s: &Shared) {
     loop {
         let (mut batch, stop) = {
             let Ok(guard) = s.state.lock() else { return };
-            let (mut st, _) = match s
-                .wake
-                .wait_timeout_while(guard, Duration::from_millis(10), |st| {
-                    !st.woken && !st.stop
-                }) {
-                Ok(r) => r,
-                Err(_) => return,
-            };
+            let (mut st, _) =
+                match s
+                    .wake
+                    .wait_timeout_while(guard, Duration::from_millis(10), |st| {
+                        !st.woken && !st.stop
+                    }) {
+                    Ok(r) => r,
+                    Err(_) => return,
+                };
             st.woken = false;
             (std::mem::take(&mut st.requests), st.stop)
         };
@@ -285,9 +286,10 @@ fn async_flush_loop(
     loop {
         let stop = {
             let Ok(guard) = s.state.lock() else { return };
-            let (mut st, _) = match s.wake.wait_timeout_while(guard, interval, |st| {
-                !st.stop && (timed || !st.woken)
-            }) {
+            let (mut st, _) = match s
+                .wake
+                .wait_timeout_while(guard, interval, |st| !st.stop && (timed || !st.woken))
+            {
                 Ok(r) => r,
                 Err(_) => return,
             };
@@ -395,7 +397,12 @@ mod tests {
             },
         )
         .unwrap();
-        fs.arm(Fault::new(FsOp::Sync, "commitlog", 1, std::io::ErrorKind::Other));
+        fs.arm(Fault::new(
+            FsOp::Sync,
+            "commitlog",
+            1,
+            std::io::ErrorKind::Other,
+        ));
         q.last_or_create(0).unwrap().append(b"x").unwrap();
         let st = futures::executor::block_on(svc.request(1)).unwrap();
         assert!(matches!(st, FlushStatus::Failed(_)), "{st:?}");

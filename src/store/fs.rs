@@ -152,7 +152,13 @@ impl Fs {
     }
 
     /// Make `len` bytes at `offset` of a mapping durable (msync).
-    pub fn flush_map(&self, map: &MmapRaw, path: &Path, offset: usize, len: usize) -> io::Result<()> {
+    pub fn flush_map(
+        &self,
+        map: &MmapRaw,
+        path: &Path,
+        offset: usize,
+        len: usize,
+    ) -> io::Result<()> {
         self.check(FsOp::Sync, path)?;
         if len == 0 {
             return Ok(());
@@ -227,7 +233,12 @@ mod tests {
     fn faults_fire_once_per_count() {
         let dir = tempfile::tempdir().unwrap();
         let fs = Fs::faultable();
-        fs.arm(Fault::new(FsOp::Create, "victim", 1, io::ErrorKind::StorageFull));
+        fs.arm(Fault::new(
+            FsOp::Create,
+            "victim",
+            1,
+            io::ErrorKind::StorageFull,
+        ));
         let p = dir.path().join("victim");
         let e = fs.create_sized(&p, 10).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::StorageFull);

@@ -288,7 +288,8 @@ impl MappedFile {
         let wrote = self.wrote_position();
         let flushed = self.flushed_position();
         let start = flushed - flushed % OS_PAGE_SIZE;
-        self.fs.flush_map(&self.map, &self.path, start, wrote - start)?;
+        self.fs
+            .flush_map(&self.map, &self.path, start, wrote - start)?;
         self.flushed.store(wrote, Ordering::Release);
         Ok(wrote)
     }
@@ -327,7 +328,9 @@ impl MappedFile {
 
     /// Last modification time of the file on disk.
     pub fn last_modified(&self) -> Option<std::time::SystemTime> {
-        std::fs::metadata(&self.path).and_then(|m| m.modified()).ok()
+        std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok()
     }
 
     /// Write `data` at absolute position `pos`, below or above the write position. Only for
@@ -343,11 +346,7 @@ impl MappedFile {
         let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         // SAFETY: in bounds; the writer lock is held; callers guarantee no reader looks at it.
         unsafe {
-            std::ptr::copy_nonoverlapping(
-                data.as_ptr(),
-                self.map.as_mut_ptr().add(pos),
-                data.len(),
-            )
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.map.as_mut_ptr().add(pos), data.len())
         };
         if end > self.wrote.load(Ordering::Acquire) {
             self.wrote.store(end, Ordering::Release);
@@ -407,7 +406,10 @@ mod tests {
     #[test]
     fn names() {
         assert_eq!(offset_to_file_name(1073741824), "00000000001073741824");
-        assert_eq!(file_name_to_offset("00000000001073741824"), Some(1073741824));
+        assert_eq!(
+            file_name_to_offset("00000000001073741824"),
+            Some(1073741824)
+        );
         assert_eq!(file_name_to_offset("0000000000107374182x"), None);
         assert_eq!(file_name_to_offset("1"), None);
     }

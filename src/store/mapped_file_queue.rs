@@ -289,9 +289,7 @@ impl MappedFileQueue {
         // Not consecutive (a warning was logged at load): fall back to a scan.
         files
             .iter()
-            .find(|f| {
-                offset >= f.from_offset() && offset < f.from_offset() + self.file_size as u64
-            })
+            .find(|f| offset >= f.from_offset() && offset < f.from_offset() + self.file_size as u64)
             .cloned()
     }
 

@@ -218,8 +218,13 @@ impl MessageStoreConfig {
 pub fn parse_delay_levels(s: &str) -> Result<Vec<i64>, String> {
     let mut v = Vec::new();
     for item in s.split_whitespace() {
-        let (num, unit) = item.split_at(item.find(|c: char| !c.is_ascii_digit()).unwrap_or(item.len()));
-        let n: i64 = num.parse().map_err(|_| format!("bad delay level {item:?}"))?;
+        let (num, unit) = item.split_at(
+            item.find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(item.len()),
+        );
+        let n: i64 = num
+            .parse()
+            .map_err(|_| format!("bad delay level {item:?}"))?;
         let mult = match unit {
             "ms" => 1,
             "s" => 1000,
@@ -249,7 +254,10 @@ mod tests {
         assert_eq!(c.mapped_file_size_commit_log, 1 << 20);
         // The old spelling is not a key we know.
         assert_eq!(c.set("mapedFileSizeCommitLog", "2048"), Ok(false));
-        assert!(c.set("maxMessageSize", "lots").unwrap_err().contains("maxMessageSize"));
+        assert!(c
+            .set("maxMessageSize", "lots")
+            .unwrap_err()
+            .contains("maxMessageSize"));
         assert!(c.set("messageIndexEnable", "yes").is_err());
         c.set("mappedFileSizeConsumeQueue", "6001").unwrap();
         assert_eq!(c.consume_queue_file_size(), 6020);

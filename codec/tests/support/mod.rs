@@ -30,7 +30,10 @@ pub fn sample_frames() -> Vec<Vec<u8>> {
             ("f", "0"),
             ("g", "1700000000000"),
             ("h", "0"),
-            ("i", "UNIQ_KEY\u{1}AC11000100002A9F0000000000000001\u{2}WAIT\u{1}true"),
+            (
+                "i",
+                "UNIQ_KEY\u{1}AC11000100002A9F0000000000000001\u{2}WAIT\u{1}true",
+            ),
             ("j", "0"),
             ("k", "false"),
             ("m", "false"),
