@@ -9,5 +9,6 @@ pub mod fs;
 pub mod index;
 pub mod mapped_file;
 pub mod mapped_file_queue;
+pub mod results;
 pub mod store_config;
 pub mod sys;
