@@ -182,6 +182,13 @@ impl MappedFileQueue {
                 }
                 continue;
             }
+            let start = file_name_to_offset(name).unwrap_or(0);
+            if start.checked_add(self.file_size as u64 * 4).is_none() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: offset too large", path.display()),
+                ));
+            }
             files.push(Arc::new(MappedFile::open(&self.fs, &path, self.file_size)?));
         }
         files.sort_by_key(|f| f.from_offset());
@@ -377,19 +384,41 @@ impl MappedFileQueue {
     }
 
     /// Remove the first `n` files from the queue (after their owner decided they expired)
-    /// and delete them. Returns how many were deleted; the last file is never deleted.
+    /// and delete them. Returns how many were deleted; the last file is never deleted. A
+    /// failure stops the run; files already deleted are dropped from the list.
     pub fn delete_first(&self, n: usize) -> io::Result<usize> {
+        self.delete_expired(n, |_| true)
+    }
+
+    /// Delete files from the front, oldest first, while `expired` says so — at most `max`, never
+    /// the last file, stopping at the first file that is not expired (no holes). Returns how
+    /// many were deleted; on a failure, files already deleted are dropped from the list and
+    /// the error is returned.
+    pub fn delete_expired(
+        &self,
+        max: usize,
+        expired: impl Fn(&MappedFile) -> bool,
+    ) -> io::Result<usize> {
         let _g = self.lock();
         let files = self.files.load_full();
-        let n = n.min(files.len().saturating_sub(1));
+        let limit = max.min(files.len().saturating_sub(1));
         let mut deleted = 0;
-        for f in files.iter().take(n) {
-            f.destroy()?;
+        let mut result = Ok(());
+        for f in files.iter().take(limit) {
+            if !expired(f) {
+                break;
+            }
+            if let Err(e) = f.destroy() {
+                result = Err(e);
+                break;
+            }
             deleted += 1;
         }
-        self.files
-            .store(Arc::new(files.iter().skip(deleted).cloned().collect()));
-        Ok(deleted)
+        if deleted > 0 {
+            self.files
+                .store(Arc::new(files.iter().skip(deleted).cloned().collect()));
+        }
+        result.map(|_| deleted)
     }
 
     /// Delete every file.

@@ -2,6 +2,7 @@
 //! IndexFiles, built by a dispatcher, with flush, recovery and expiry.
 
 pub mod checkpoint;
+pub mod commit_log;
 pub mod consume_queue;
 pub mod dispatch_request;
 pub mod flush;
@@ -9,6 +10,7 @@ pub mod fs;
 pub mod index;
 pub mod mapped_file;
 pub mod mapped_file_queue;
+pub mod message_inner;
 pub mod results;
 pub mod store_config;
 pub mod sys;
