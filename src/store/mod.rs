@@ -5,12 +5,18 @@ pub mod checkpoint;
 pub mod commit_log;
 pub mod consume_queue;
 pub mod dispatch_request;
+pub mod dispatcher;
 pub mod flush;
 pub mod fs;
 pub mod index;
 pub mod mapped_file;
 pub mod mapped_file_queue;
 pub mod message_inner;
+pub mod message_store;
 pub mod results;
+pub mod running_flags;
 pub mod store_config;
 pub mod sys;
+
+#[cfg(test)]
+pub(crate) mod test_support;

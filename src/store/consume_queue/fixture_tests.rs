@@ -13,15 +13,7 @@ use crate::store::fs::Fs;
 const CQ_FILE_SIZE: usize = 6000;
 
 fn fixtures() -> Option<PathBuf> {
-    let dir = std::env::var_os("APOGEE_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/fixtures"));
-    if dir.join("java-4.9.8-clean.tar.gz").exists() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: no Java fixtures at {}", dir.display());
-        None
-    }
+    Some(crate::store::test_support::fixtures_dir())
 }
 
 /// Extract an archive into a fresh temporary directory (holding `store/`).

@@ -8,7 +8,6 @@ use super::{build_key, index_key_hash, IndexFile, IndexService};
 use crate::store::dispatch_request::{DispatchRequest, TRANSACTION_ROLLBACK_TYPE};
 use crate::store::fs::Fs;
 
-const FIXTURES: &str = "/work/shared/fixtures";
 const SLOTS: usize = 1000;
 const NUM: usize = 4000;
 
@@ -44,31 +43,21 @@ impl Msg {
     }
 }
 
-/// Extract the clean store's index files and checkpoint into a fresh temp dir; `None` (the
-/// test is skipped) when the fixtures are not available on this machine.
+/// Extract the clean store's index files and checkpoint into a fresh temp dir.
 fn extract_clean() -> Option<(tempfile::TempDir, PathBuf)> {
-    let tar = Path::new(FIXTURES).join("java-4.9.8-clean.tar.gz");
-    if !tar.exists() {
-        eprintln!("skipping: {} not found", tar.display());
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let status = Command::new("tar")
-        .arg("-xzf")
-        .arg(&tar)
-        .arg("-C")
-        .arg(dir.path())
-        .arg("store/index")
-        .arg("store/checkpoint")
-        .status()
-        .unwrap();
-    assert!(status.success(), "tar failed");
+    let dir = crate::store::test_support::extract(
+        "java-4.9.8-clean.tar.gz",
+        &["store/index", "store/checkpoint"],
+    );
     let store = dir.path().join("store");
     Some((dir, store))
 }
 
 fn manifest() -> Vec<Msg> {
-    let text = std::fs::read_to_string(Path::new(FIXTURES).join("manifest-clean.jsonl")).unwrap();
+    let text = std::fs::read_to_string(
+        crate::store::test_support::fixtures_dir().join("manifest-clean.jsonl"),
+    )
+    .unwrap();
     let mut v = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let j: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -278,7 +267,7 @@ fn rebuilding_from_the_manifest_reproduces_java_bytes() {
 
 #[test]
 fn java_killed_store_index() {
-    let tar = Path::new(FIXTURES).join("java-4.9.8-killed.tar.gz");
+    let tar = crate::store::test_support::fixtures_dir().join("java-4.9.8-killed.tar.gz");
     if !tar.exists() {
         eprintln!("skipping: {} not found", tar.display());
         return;
@@ -295,13 +284,14 @@ fn java_killed_store_index() {
         .unwrap();
     assert!(status.success());
     let store = dir.path().join("store");
-    let acked: Vec<serde_json::Value> =
-        std::fs::read_to_string(Path::new(FIXTURES).join("acked-killed.jsonl"))
-            .unwrap()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+    let acked: Vec<serde_json::Value> = std::fs::read_to_string(
+        crate::store::test_support::fixtures_dir().join("acked-killed.jsonl"),
+    )
+    .unwrap()
+    .lines()
+    .filter(|l| !l.trim().is_empty())
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
     // Everything the broker indexed before the kill is readable.
     let svc = IndexService::new(Fs::real(), store.join("index"), SLOTS, NUM, 1_000_000).unwrap();
     svc.load(true, 0).unwrap();
