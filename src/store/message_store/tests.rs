@@ -473,6 +473,8 @@ fn expiry_deletes_old_files_and_moves_queue_minimums() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = small_config(dir.path());
     cfg.file_reserved_time = 0;
+    // Every hour is a deletion hour.
+    cfg.delete_when = (0..24).map(|h| format!("{h:02}")).collect::<Vec<_>>().join(";");
     let store = MessageStore::open(cfg, Fs::real()).unwrap();
     for i in 0..400 {
         store.put_message_blocking(msg("E", 0, &[i as u8; 500], ""), false);
@@ -480,7 +482,6 @@ fn expiry_deletes_old_files_and_moves_queue_minimums() {
     assert!(store.wait_dispatched(Duration::from_secs(5)));
     let files_before = store.inner.commit_log.queue().files().len();
     assert!(files_before > 2);
-    store.execute_delete_files_manually();
     let deleted = store.clean_expired_files();
     assert!(deleted > 0);
     assert!(store.commit_log_min_offset() > 0);
