@@ -29,7 +29,7 @@ use super::checkpoint::StoreCheckpoint;
 use super::dispatch_request::DispatchRequest;
 use super::flush::Poison;
 use super::fs::Fs;
-use super::mapped_file::MappedFile;
+use super::mapped_file::{MappedFile, MappedSlice};
 use super::mapped_file_queue::MappedFileQueue;
 use super::message_inner::{BatchInner, MessageInner};
 use super::results::{AppendMessageResult, PutMessageStatus};
@@ -494,9 +494,14 @@ impl CommitLog {
 
     /// `size` bytes at physical offset `phy`, zero-copy.
     pub fn get_bytes(&self, phy: i64, size: usize) -> Option<Bytes> {
+        self.get_slice(phy, size).map(MappedSlice::into_bytes)
+    }
+
+    /// `size` bytes at physical offset `phy`, zero-copy and without allocating.
+    pub fn get_slice(&self, phy: i64, size: usize) -> Option<MappedSlice> {
         let phy = u64::try_from(phy).ok()?;
         let file = self.queue.find(phy)?;
-        file.bytes((phy - file.from_offset()) as usize, size)
+        MappedSlice::new(&file, (phy - file.from_offset()) as usize, size)
     }
 
     /// The whole record at `phy` (its size read from the record itself), zero-copy.

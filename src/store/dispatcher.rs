@@ -112,7 +112,9 @@ struct Shared {
     listeners: RwLock<Vec<ArrivalListener>>,
     notify_arrivals: bool,
     stop: AtomicBool,
-    /// Dispatch lag samples: append-to-visible is measured by the store; here the count.
+    /// Set by the reput thread just before it parks (after re-checking for work), so that
+    /// appenders only pay for an `unpark` when it is actually asleep.
+    sleeping: AtomicBool,
     dispatched: AtomicU64,
 }
 
@@ -120,6 +122,8 @@ struct Shared {
 pub struct Dispatcher {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The reput thread, for `unpark` without taking a lock.
+    handle: std::thread::Thread,
 }
 
 impl Dispatcher {
@@ -140,6 +144,7 @@ impl Dispatcher {
             listeners: RwLock::new(Vec::new()),
             notify_arrivals,
             stop: AtomicBool::new(false),
+            sleeping: AtomicBool::new(false),
             dispatched: AtomicU64::new(0),
         });
         let s2 = Arc::clone(&shared);
@@ -148,23 +153,36 @@ impl Dispatcher {
             .spawn(move || {
                 while !s2.stop.load(Ordering::Acquire) {
                     do_reput(&s2);
-                    std::thread::park_timeout(Duration::from_millis(100));
+                    // Announce the sleep, then re-check: an append published before the flag
+                    // was visible is seen here; one after it unparks us (the park token keeps
+                    // an unpark that comes before the park). No wake-up is lost.
+                    s2.sleeping.store(true, Ordering::SeqCst);
+                    if s2.reput_from.load(Ordering::Acquire) >= s2.commit_log.max_offset()
+                        && !s2.stop.load(Ordering::Acquire)
+                    {
+                        std::thread::park_timeout(Duration::from_millis(100));
+                    }
+                    s2.sleeping.store(false, Ordering::SeqCst);
                 }
                 do_reput(&s2);
             })?;
+        let handle = thread.thread().clone();
         Ok(Dispatcher {
             shared,
             thread: Mutex::new(Some(thread)),
+            handle,
         })
     }
 
-    /// Wake the thread: new data was appended.
+    /// Wake the thread: new data was appended. Costs an atomic load unless it sleeps.
     pub fn wakeup(&self) {
-        if let Ok(t) = self.thread.lock() {
-            if let Some(t) = t.as_ref() {
-                t.thread().unpark();
-            }
+        if self.shared.sleeping.load(Ordering::SeqCst) {
+            self.handle.unpark();
         }
+    }
+
+    fn force_wakeup(&self) {
+        self.handle.unpark();
     }
 
     pub fn add_listener(&self, l: ArrivalListener) {
@@ -194,7 +212,7 @@ impl Dispatcher {
             if Instant::now() >= deadline {
                 return false;
             }
-            self.wakeup();
+            self.force_wakeup();
             std::thread::sleep(Duration::from_millis(1));
         }
         true
@@ -203,7 +221,7 @@ impl Dispatcher {
     /// Dispatch what is left and stop the thread.
     pub fn shutdown(&self) {
         self.shared.stop.store(true, Ordering::Release);
-        self.wakeup();
+        self.force_wakeup();
         if let Ok(mut t) = self.thread.lock() {
             if let Some(t) = t.take() {
                 let _ = t.join();

@@ -56,6 +56,9 @@ impl Poison {
     }
 
     pub fn reason(&self) -> Option<String> {
+        if !self.is_poisoned() {
+            return None;
+        }
         self.why.lock().ok().and_then(|w| w.clone())
     }
 }
@@ -172,8 +175,12 @@ impl FlushService {
         rx
     }
 
-    /// Nudge the flusher (after an append that does not wait).
+    /// Nudge the flusher (after an append that does not wait). A timed async flusher ignores
+    /// wake-ups (Java's `flushCommitLogTimed`), so none is sent.
     pub fn wakeup(&self) {
+        if matches!(self.shared.mode, FlushMode::Async { timed: true, .. }) {
+            return;
+        }
         if let Ok(mut st) = self.shared.state.lock() {
             if !st.woken {
                 st.woken = true;

@@ -252,12 +252,7 @@ impl MappedFile {
 
     /// A zero-copy `Bytes` of `[pos, pos+len)` that keeps this file mapped while it lives.
     pub fn bytes(self: &Arc<Self>, pos: usize, len: usize) -> Option<Bytes> {
-        self.slice(pos, len)?;
-        Some(Bytes::from_owner(MappedSlice {
-            file: Arc::clone(self),
-            pos,
-            len,
-        }))
+        MappedSlice::new(self, pos, len).map(MappedSlice::into_bytes)
     }
 
     /// Dirty pages between the flushed and write positions.
@@ -294,11 +289,24 @@ impl MappedFile {
         Ok(wrote)
     }
 
-    /// Touch every page of the unwritten part so that later appends do not page-fault
-    /// (writes a zero into each page; the file is zero-filled already).
+    /// Fault in every page of the unwritten part for writing, so that later appends do not
+    /// page-fault: one `madvise(MADV_POPULATE_WRITE)` where the kernel has it (5.14+),
+    /// otherwise a zero written into each page (the file is zero-filled already).
     pub fn pre_touch(&self) {
-        let start = self.wrote_position();
-        let mut pos = start.next_multiple_of(OS_PAGE_SIZE);
+        let start = self.wrote_position().next_multiple_of(OS_PAGE_SIZE);
+        if start >= self.size {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            let r = self
+                .map
+                .advise_range(memmap2::Advice::PopulateWrite, start, self.size - start);
+            if r.is_ok() {
+                return;
+            }
+        }
+        let mut pos = start;
         while pos < self.size {
             // SAFETY: within the mapping, past the write position, and the file is not yet
             // handed to a writer (pre-touch runs on freshly created files only).
@@ -355,17 +363,57 @@ impl MappedFile {
     }
 }
 
-/// Owner of a zero-copy slice of a mapped file.
-struct MappedSlice {
+/// A zero-copy slice of a mapped file that keeps the mapping alive. Making one costs an `Arc`
+/// clone, no allocation; it converts to `Bytes` (one allocation) when a `Bytes` is needed.
+#[derive(Clone)]
+pub struct MappedSlice {
     file: Arc<MappedFile>,
     pos: usize,
     len: usize,
 }
 
-impl AsRef<[u8]> for MappedSlice {
-    fn as_ref(&self) -> &[u8] {
+impl MappedSlice {
+    /// `[pos, pos+len)` of `file`, if written.
+    pub fn new(file: &Arc<MappedFile>, pos: usize, len: usize) -> Option<Self> {
+        file.slice(pos, len)?;
+        Some(MappedSlice {
+            file: Arc::clone(file),
+            pos,
+            len,
+        })
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
         // The range was checked when the slice was made and written bytes never change.
         self.file.slice(self.pos, self.len).unwrap_or(&[])
+    }
+
+    /// Stream offset of the first byte.
+    pub fn offset(&self) -> u64 {
+        self.file.from_offset() + self.pos as u64
+    }
+
+    pub fn into_bytes(self) -> Bytes {
+        Bytes::from_owner(self)
+    }
+}
+
+impl std::ops::Deref for MappedSlice {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl AsRef<[u8]> for MappedSlice {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl std::fmt::Debug for MappedSlice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MappedSlice({}+{})", self.offset(), self.len)
     }
 }
 

@@ -86,6 +86,8 @@ struct Inner {
     manual_delete_runs: std::sync::atomic::AtomicU32,
     last_cl_min_cleaned: std::sync::atomic::AtomicI64,
     last_exit_ok: bool,
+    /// `brokerRole`, parsed once.
+    role: BrokerRole,
 }
 
 /// The storage engine. Cheap to clone (a shared handle).
@@ -229,6 +231,7 @@ impl MessageStore {
         commit_log.queue().prepare_next();
         abort.create().map_err(io_err("creating the abort file"))?;
 
+        let role = config.broker_role();
         let store = MessageStore {
             inner: Arc::new(Inner {
                 total_memory: total_memory(),
@@ -250,6 +253,7 @@ impl MessageStore {
                 manual_delete_runs: std::sync::atomic::AtomicU32::new(0),
                 last_cl_min_cleaned: std::sync::atomic::AtomicI64::new(0),
                 last_exit_ok,
+                role,
             }),
         };
         store.start_service_thread()?;
@@ -292,7 +296,7 @@ impl MessageStore {
                 "message store is shut down",
             ));
         }
-        if i.config.broker_role() == BrokerRole::Slave {
+        if i.role == BrokerRole::Slave {
             return Err(PutMessageResult::failed(
                 PutMessageStatus::ServiceNotAvailable,
                 "message store is a slave",
@@ -535,7 +539,7 @@ impl MessageStore {
             if !filter.matches_cq(unit.tags_code) {
                 continue;
             }
-            let Some(bytes) = cl.get_bytes(phy, size) else {
+            let Some(bytes) = cl.get_slice(phy, size) else {
                 if result.messages.is_empty() {
                     result.status = GetMessageStatus::MessageWasRemoving;
                 }

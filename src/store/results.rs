@@ -1,6 +1,6 @@
 //! What the store answers to puts and gets (Java's `PutMessageResult`, `GetMessageResult`).
 
-use bytes::Bytes;
+use super::mapped_file::MappedSlice;
 
 /// Outcome of a put, as the send processor maps it to a response code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,14 +96,15 @@ impl GetMessageStatus {
     }
 }
 
-/// Messages read for a pull: each record is a zero-copy slice of a mapped CommitLog file.
+/// Messages read for a pull: each record is a zero-copy slice of a mapped CommitLog file
+/// (no allocation per message; a pull response can be written straight from them).
 #[derive(Debug, Clone)]
 pub struct GetMessageResult {
     pub status: GetMessageStatus,
     pub next_begin_offset: i64,
     pub min_offset: i64,
     pub max_offset: i64,
-    pub messages: Vec<Bytes>,
+    pub messages: Vec<MappedSlice>,
     /// Queue offsets of the returned messages (same order).
     pub queue_offsets: Vec<i64>,
     /// Sum of the records' sizes.

@@ -474,7 +474,10 @@ fn expiry_deletes_old_files_and_moves_queue_minimums() {
     let mut cfg = small_config(dir.path());
     cfg.file_reserved_time = 0;
     // Every hour is a deletion hour.
-    cfg.delete_when = (0..24).map(|h| format!("{h:02}")).collect::<Vec<_>>().join(";");
+    cfg.delete_when = (0..24)
+        .map(|h| format!("{h:02}"))
+        .collect::<Vec<_>>()
+        .join(";");
     let store = MessageStore::open(cfg, Fs::real()).unwrap();
     for i in 0..400 {
         store.put_message_blocking(msg("E", 0, &[i as u8; 500], ""), false);
