@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 pub mod commit_log;
+pub mod config_files;
 pub mod consume_queue;
 pub mod dispatch_request;
 pub mod dispatcher;
