@@ -501,7 +501,7 @@ mod tests {
         assert!(pos(49) < pos(17));
     }
 
-    /// Iteration orders produced by JDK 17 (`testdata/ChmGold.java`).
+    /// Iteration orders produced by JDK 17 (`testdata/chm_gold.txt`).
     fn gold(name: &str) -> Vec<String> {
         let text = include_str!("testdata/chm_gold.txt");
         let line = text

@@ -233,7 +233,7 @@ fn java_fresh_history_is_reproduced() {
     let dir = tempfile::tempdir().unwrap();
     let fs = Fs::real();
 
-    // topics (Synth.java)
+    // topics (the Java "fresh broker" history)
     let topics = TopicConfigManager::new(&fs, dir.path(), fixture_settings());
     for i in 0..60 {
         let q = i % 16 + 1;
