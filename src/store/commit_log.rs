@@ -34,6 +34,7 @@ use super::mapped_file_queue::MappedFileQueue;
 use super::message_inner::{BatchInner, MessageInner};
 use super::results::{AppendMessageResult, PutMessageStatus};
 use super::sys::now_ms;
+use super::transient_pool::TransientStorePool;
 
 /// The delay-message topic.
 pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
@@ -83,10 +84,15 @@ impl CommitLog {
         max_message_size: usize,
         preallocate: bool,
         poison: Arc<Poison>,
+        pool: Option<Arc<TransientStorePool>>,
     ) -> io::Result<Self> {
         fs.create_dir_all(dir)?;
+        let mut queue = MappedFileQueue::new(fs, dir, file_size, preallocate)?;
+        if let Some(p) = pool {
+            queue = queue.with_transient_pool(p);
+        }
         Ok(CommitLog {
-            queue: Arc::new(MappedFileQueue::new(fs, dir, file_size, preallocate)?),
+            queue: Arc::new(queue),
             file_size,
             put: Mutex::new(PutState {
                 queue_offsets: HashMap::new(),

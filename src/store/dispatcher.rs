@@ -256,7 +256,7 @@ fn do_reput(s: &Shared) {
             return;
         };
         if data.is_empty() {
-            if file.is_full() {
+            if file.is_readable_full() {
                 s.reput_from
                     .store(cl.roll_next_file(from), Ordering::Release);
                 continue;
@@ -295,7 +295,7 @@ fn do_reput(s: &Shared) {
                 }
             }
         }
-        if !rolled && p >= data.len() && !file.is_full() {
+        if !rolled && p >= data.len() && !file.is_readable_full() {
             // Caught up with this (last) file; more may arrive later.
             continue;
         }

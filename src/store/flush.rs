@@ -102,10 +102,23 @@ struct State {
     stop: bool,
 }
 
-/// Handle to the flush thread. Dropping it stops the thread after a final flush.
+/// How often write buffers are committed into the files (transient store pool only):
+/// every `interval` when at least `least_pages` pages are pending, everything every
+/// `thorough_interval`.
+#[derive(Debug, Clone)]
+pub struct CommitSettings {
+    pub interval: Duration,
+    pub least_pages: usize,
+    pub thorough_interval: Duration,
+}
+
+/// Handle to the flush thread (and the commit thread with the transient store pool).
+/// Dropping it stops them after a final commit and flush.
 pub struct FlushService {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    commit_thread: Option<JoinHandle<()>>,
+    commit_stop: Arc<(Mutex<bool>, Condvar)>,
 }
 
 impl FlushService {
@@ -115,6 +128,18 @@ impl FlushService {
         last_store_timestamp: Arc<AtomicI64>,
         poison: Arc<Poison>,
         mode: FlushMode,
+    ) -> std::io::Result<Self> {
+        Self::start_with_commit(queue, checkpoint, last_store_timestamp, poison, mode, None)
+    }
+
+    /// As [`FlushService::start`], plus a commit thread ("apogee-commit") for write buffers.
+    pub fn start_with_commit(
+        queue: Arc<MappedFileQueue>,
+        checkpoint: Arc<StoreCheckpoint>,
+        last_store_timestamp: Arc<AtomicI64>,
+        poison: Arc<Poison>,
+        mode: FlushMode,
+        commit: Option<CommitSettings>,
     ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             queue,
@@ -137,9 +162,24 @@ impl FlushService {
                     timed,
                 } => async_flush_loop(&s2, interval, least_pages, thorough_interval, timed),
             })?;
+        let commit_stop: Arc<(Mutex<bool>, Condvar)> = Arc::default();
+        let commit_thread = match commit {
+            Some(settings) => {
+                let s3 = Arc::clone(&shared);
+                let stop = Arc::clone(&commit_stop);
+                Some(
+                    std::thread::Builder::new()
+                        .name("apogee-commit".into())
+                        .spawn(move || commit_loop(&s3, &settings, &stop))?,
+                )
+            }
+            None => None,
+        };
         Ok(FlushService {
             shared,
             thread: Some(thread),
+            commit_thread,
+            commit_stop,
         })
     }
 
@@ -189,8 +229,16 @@ impl FlushService {
         }
     }
 
-    /// Stop the thread after a final full flush.
+    /// Stop the threads after a final commit and full flush.
     pub fn shutdown(&mut self) {
+        if let Some(t) = self.commit_thread.take() {
+            let (m, cv) = &*self.commit_stop;
+            if let Ok(mut stop) = m.lock() {
+                *stop = true;
+            }
+            cv.notify_all();
+            let _ = t.join();
+        }
         if let Ok(mut st) = self.shared.state.lock() {
             st.stop = true;
         }
@@ -321,6 +369,33 @@ fn async_flush_loop(
         };
         let _ = flush_all(s, least);
         complete_covered(s, false);
+    }
+}
+
+/// Commit write buffers into the files periodically (transient store pool).
+fn commit_loop(s: &Shared, c: &CommitSettings, stop: &(Mutex<bool>, Condvar)) {
+    let mut last_thorough = Instant::now();
+    loop {
+        let stopping = {
+            let Ok(g) = stop.0.lock() else { return };
+            match stop.1.wait_timeout_while(g, c.interval, |st| !*st) {
+                Ok((g, _)) => *g,
+                Err(_) => return,
+            }
+        };
+        let least = if stopping || last_thorough.elapsed() >= c.thorough_interval {
+            last_thorough = Instant::now();
+            0
+        } else {
+            c.least_pages
+        };
+        if let Err(e) = s.queue.commit(least) {
+            s.poison
+                .poison(format!("CommitLog commit (write-buffer copy) failed: {e}"));
+        }
+        if stopping {
+            return;
+        }
     }
 }
 

@@ -125,15 +125,28 @@ impl Fs {
     }
 
     /// Create a new file of exactly `size` bytes (sparse; zeros read back). Fails if it exists.
+    ///
+    /// The file is created and sized under a `.tmp` name and then renamed, so a crash never
+    /// leaves a data file of the wrong size behind (which would stop the next start).
     pub fn create_sized(&self, path: &Path, size: u64) -> io::Result<File> {
         self.check(FsOp::Create, path)?;
+        if path.exists() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} already exists", path.display()),
+            ));
+        }
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let _ = std::fs::remove_file(&tmp);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
-            .open(path)?;
-        if let Err(e) = file.set_len(size) {
-            let _ = std::fs::remove_file(path);
+            .open(&tmp)?;
+        if let Err(e) = file.set_len(size).and_then(|_| std::fs::rename(&tmp, path)) {
+            let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
         Ok(file)
@@ -164,6 +177,13 @@ impl Fs {
             return Ok(());
         }
         map.flush_range(offset, len)
+    }
+
+    /// Write all of `data` at `offset` of an open file (pwrite).
+    pub fn write_at(&self, file: &File, path: &Path, data: &[u8], offset: u64) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.check(FsOp::Write, path)?;
+        file.write_all_at(data, offset)
     }
 
     /// fdatasync a file.

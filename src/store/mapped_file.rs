@@ -8,11 +8,15 @@
 //! * Bytes `[0, flushed)` are durable (`flushed <= wrote`).
 //! * Only one writer appends at a time: [`MappedFile::append_with`] takes the writer lock.
 //!   Unwritten space is zeros — zeros are the end of data, never data.
+//! * With a transient write buffer attached (before the first append), appends go into the
+//!   buffer and only `[0, committed)` — written into the file by [`MappedFile::commit`] — is
+//!   readable. The committer reads `[committed, wrote)` of the buffer while the writer writes
+//!   past `wrote`: disjoint ranges.
 
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -31,9 +35,18 @@ pub struct MappedFile {
     from_offset: u64,
     size: usize,
     wrote: AtomicUsize,
+    /// With a write buffer: bytes copied into the file (readable). Without: unused.
+    committed: AtomicUsize,
     flushed: AtomicUsize,
     /// Serialises writers; readers never take it.
     writer: Mutex<()>,
+    /// Transient write buffer (null when none); owned by `buffer_owner`.
+    buffer: AtomicPtr<u8>,
+    buffer_owner: Mutex<Option<Box<[u8]>>>,
+    /// Set when a write buffer was attached: readers then stop at `committed`.
+    buffered: AtomicBool,
+    /// Serialises commits.
+    committer: Mutex<()>,
     /// Set once the file has been deleted from disk (the mapping lives on while referenced).
     destroyed: AtomicBool,
     fs: Fs,
@@ -125,8 +138,13 @@ impl MappedFile {
             from_offset,
             size,
             wrote: AtomicUsize::new(0),
+            committed: AtomicUsize::new(0),
             flushed: AtomicUsize::new(0),
             writer: Mutex::new(()),
+            buffer: AtomicPtr::new(std::ptr::null_mut()),
+            buffer_owner: Mutex::new(None),
+            buffered: AtomicBool::new(false),
+            committer: Mutex::new(()),
             destroyed: AtomicBool::new(false),
             fs: fs.clone(),
         }
@@ -149,12 +167,87 @@ impl MappedFile {
         self.wrote.load(Ordering::Acquire)
     }
 
+    /// Bytes readers may look at: the committed position with a write buffer, else the write
+    /// position.
+    pub fn readable_position(&self) -> usize {
+        if self.buffered.load(Ordering::Acquire) {
+            self.committed.load(Ordering::Acquire)
+        } else {
+            self.wrote_position()
+        }
+    }
+
+    pub fn committed_position(&self) -> usize {
+        self.readable_position()
+    }
+
+    /// Attach a transient write buffer of exactly the file's size. Only before the first
+    /// append; returns the buffer back if it cannot be used.
+    pub fn attach_buffer(&self, buf: Box<[u8]>) -> Result<(), Box<[u8]>> {
+        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if buf.len() != self.size || self.wrote.load(Ordering::Acquire) != 0 {
+            return Err(buf);
+        }
+        let mut owner = self.buffer_owner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut buf = buf;
+        self.buffer.store(buf.as_mut_ptr(), Ordering::Release);
+        *owner = Some(buf);
+        self.buffered.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    pub fn has_buffer(&self) -> bool {
+        !self.buffer.load(Ordering::Acquire).is_null()
+    }
+
+    /// Copy written-but-uncommitted bytes from the write buffer into the file when at least
+    /// `least_pages` pages are pending (0 = any byte). Returns the buffer once the file is full
+    /// and entirely committed, for the pool to take back.
+    pub fn commit(&self, least_pages: usize) -> io::Result<Option<Box<[u8]>>> {
+        let _c = self.committer.lock().unwrap_or_else(|p| p.into_inner());
+        let ptr = self.buffer.load(Ordering::Acquire);
+        if ptr.is_null() {
+            return Ok(None);
+        }
+        let wrote = self.wrote_position();
+        let committed = self.committed.load(Ordering::Acquire);
+        let pending_pages = wrote / OS_PAGE_SIZE - committed / OS_PAGE_SIZE;
+        let full = wrote >= self.size;
+        let worth = if full {
+            wrote > committed
+        } else if least_pages > 0 {
+            pending_pages >= least_pages
+        } else {
+            wrote > committed
+        };
+        if worth {
+            // SAFETY: `[committed, wrote)` of the buffer was written by the appender before it
+            // published `wrote` (Acquire above) and is never written again.
+            let data = unsafe { std::slice::from_raw_parts(ptr.add(committed), wrote - committed) };
+            self.fs
+                .write_at(&self._file, &self.path, data, committed as u64)?;
+            self.committed.store(wrote, Ordering::Release);
+        }
+        if full && self.committed.load(Ordering::Acquire) >= self.size {
+            // No appender will touch the buffer again: release it.
+            self.buffer.store(std::ptr::null_mut(), Ordering::Release);
+            let mut owner = self.buffer_owner.lock().unwrap_or_else(|p| p.into_inner());
+            return Ok(owner.take());
+        }
+        Ok(None)
+    }
+
     pub fn flushed_position(&self) -> usize {
         self.flushed.load(Ordering::Acquire)
     }
 
     pub fn is_full(&self) -> bool {
         self.wrote_position() >= self.size
+    }
+
+    /// Every byte is readable (written and, with a write buffer, committed).
+    pub fn is_readable_full(&self) -> bool {
+        self.readable_position() >= self.size
     }
 
     pub fn remaining(&self) -> usize {
@@ -168,11 +261,17 @@ impl MappedFile {
         let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let wrote = self.wrote.load(Ordering::Acquire);
         let tail_len = self.size - wrote;
-        // SAFETY: the writer lock makes this the only writer; readers only read `[0, wrote)`,
-        // which does not overlap `[wrote, size)`; the mapping is `size` bytes long and lives
-        // as long as `self`.
-        let tail =
-            unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(wrote), tail_len) };
+        let buffer = self.buffer.load(Ordering::Acquire);
+        let base = if buffer.is_null() {
+            self.map.as_mut_ptr()
+        } else {
+            buffer
+        };
+        // SAFETY: the writer lock makes this the only writer; readers (and the committer) only
+        // read `[0, wrote)`, which does not overlap `[wrote, size)`; the mapping and the write
+        // buffer are `size` bytes long and live as long as `self` (the buffer is released only
+        // after the file is full, when no append reaches here with a non-empty tail).
+        let tail = unsafe { std::slice::from_raw_parts_mut(base.add(wrote), tail_len) };
         let (n, r) = f(tail, self.from_offset + wrote as u64);
         let n = n.min(tail_len);
         self.wrote.store(wrote + n, Ordering::Release);
@@ -223,16 +322,16 @@ impl MappedFile {
     /// Readable bytes `[pos, pos+len)`, if they are all written.
     pub fn slice(&self, pos: usize, len: usize) -> Option<&[u8]> {
         let end = pos.checked_add(len)?;
-        if end > self.wrote_position() {
+        if end > self.readable_position() {
             return None;
         }
-        // SAFETY: `[pos, end)` lies inside `[0, wrote)`, which is immutable and mapped.
+        // SAFETY: `[pos, end)` lies inside the readable part, which is immutable and mapped.
         Some(unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(pos), len) })
     }
 
     /// All readable bytes from `pos` to the write position.
     pub fn slice_from(&self, pos: usize) -> Option<&[u8]> {
-        let wrote = self.wrote_position();
+        let wrote = self.readable_position();
         if pos > wrote {
             return None;
         }
@@ -257,12 +356,12 @@ impl MappedFile {
 
     /// Dirty pages between the flushed and write positions.
     pub fn dirty_pages(&self) -> usize {
-        self.wrote_position() / OS_PAGE_SIZE - self.flushed_position() / OS_PAGE_SIZE
+        self.readable_position() / OS_PAGE_SIZE - self.flushed_position() / OS_PAGE_SIZE
     }
 
     /// Whether a flush with `least_pages` would do anything (Java's `isAbleToFlush`).
     pub fn is_able_to_flush(&self, least_pages: usize) -> bool {
-        let wrote = self.wrote_position();
+        let wrote = self.readable_position();
         let flushed = self.flushed_position();
         if self.is_full() && flushed < wrote {
             return true;
@@ -280,7 +379,7 @@ impl MappedFile {
         if !self.is_able_to_flush(least_pages) {
             return Ok(self.flushed_position());
         }
-        let wrote = self.wrote_position();
+        let wrote = self.readable_position();
         let flushed = self.flushed_position();
         let start = flushed - flushed % OS_PAGE_SIZE;
         self.fs
@@ -460,5 +559,34 @@ mod tests {
         );
         assert_eq!(file_name_to_offset("0000000000107374182x"), None);
         assert_eq!(file_name_to_offset("1"), None);
+    }
+}
+
+#[cfg(test)]
+mod buffer_tests {
+    use super::*;
+
+    #[test]
+    fn write_buffer_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = Fs::real();
+        let mf = MappedFile::create(&fs, dir.path(), 0, 8192).unwrap();
+        mf.attach_buffer(vec![0u8; 8192].into_boxed_slice())
+            .unwrap();
+        mf.append(b"hello").unwrap();
+        assert_eq!(mf.readable_position(), 0);
+        assert!(mf.slice(0, 5).is_none());
+        assert!(mf.commit(0).unwrap().is_none());
+        assert_eq!(mf.slice(0, 5).unwrap(), b"hello");
+        mf.append(&vec![7u8; 8192 - 5]).unwrap();
+        assert!(mf.is_full());
+        let buf = mf.commit(4).unwrap();
+        assert!(buf.is_some(), "full and committed: buffer released");
+        assert!(!mf.has_buffer());
+        assert_eq!(mf.readable_position(), 8192);
+        drop(mf);
+        let data = std::fs::read(dir.path().join("00000000000000000000")).unwrap();
+        assert_eq!(&data[..5], b"hello");
+        assert_eq!(data[8191], 7);
     }
 }

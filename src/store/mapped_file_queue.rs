@@ -20,6 +20,7 @@ use log::{info, warn};
 
 use super::fs::Fs;
 use super::mapped_file::{file_name_to_offset, MappedFile};
+use super::transient_pool::TransientStorePool;
 
 /// Files prepared in the background, and the generation that requested them.
 #[derive(Default)]
@@ -125,6 +126,8 @@ pub struct MappedFileQueue {
     /// Stream offset up to which data is durable.
     flushed_where: AtomicU64,
     prealloc: Option<Preallocator>,
+    /// Write buffers for new files (transient store pool), if enabled.
+    pool: Option<Arc<TransientStorePool>>,
 }
 
 impl std::fmt::Debug for MappedFileQueue {
@@ -158,7 +161,18 @@ impl MappedFileQueue {
             modify: Mutex::new(()),
             flushed_where: AtomicU64::new(0),
             prealloc,
+            pool: None,
         })
+    }
+
+    /// Give new files write buffers from `pool` (transient store pool).
+    pub fn with_transient_pool(mut self, pool: Arc<TransientStorePool>) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    pub fn transient_pool(&self) -> Option<&Arc<TransientStorePool>> {
+        self.pool.as_ref()
     }
 
     pub fn dir(&self) -> &Path {
@@ -177,7 +191,10 @@ impl MappedFileQueue {
         for path in self.fs.list_dir(&self.dir)? {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if path.is_dir() || file_name_to_offset(name).is_none() {
-                if !name.ends_with(".tmp") {
+                if name.ends_with(".tmp") {
+                    // A file whose creation was interrupted: it never held data.
+                    let _ = self.fs.remove_file(&path);
+                } else {
                     warn!("ignoring {} (not a data file)", path.display());
                 }
                 continue;
@@ -246,6 +263,13 @@ impl MappedFileQueue {
             None => start_offset - start_offset % self.file_size as u64,
         };
         let file = self.create_file(next)?;
+        if let Some(pool) = &self.pool {
+            if let Some(buf) = pool.borrow_buffer() {
+                if let Err(buf) = file.attach_buffer(buf) {
+                    pool.return_buffer(buf);
+                }
+            }
+        }
         let mut v = Vec::with_capacity(files.len() + 1);
         v.extend(files.iter().cloned());
         v.push(Arc::clone(&file));
@@ -305,11 +329,35 @@ impl MappedFileQueue {
         self.first().map(|f| f.from_offset()).unwrap_or(0)
     }
 
-    /// End of written data.
+    /// End of readable data (committed data when write buffers are in use).
     pub fn max_offset(&self) -> u64 {
+        self.last()
+            .map(|f| f.from_offset() + f.readable_position() as u64)
+            .unwrap_or(0)
+    }
+
+    /// End of written data, committed or not.
+    pub fn max_wrote_offset(&self) -> u64 {
         self.last()
             .map(|f| f.from_offset() + f.wrote_position() as u64)
             .unwrap_or(0)
+    }
+
+    /// Commit write buffers into their files (transient store pool); buffers of full, committed
+    /// files go back to the pool. Returns true when anything was committed.
+    pub fn commit(&self, least_pages: usize) -> io::Result<bool> {
+        let Some(pool) = &self.pool else {
+            return Ok(false);
+        };
+        let before = self.max_offset();
+        for f in self.files.load().iter() {
+            if f.has_buffer() {
+                if let Some(buf) = f.commit(least_pages)? {
+                    pool.return_buffer(buf);
+                }
+            }
+        }
+        Ok(self.max_offset() > before)
     }
 
     pub fn flushed_where(&self) -> u64 {

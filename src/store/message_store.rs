@@ -26,7 +26,7 @@ use super::checkpoint::{AbortFile, StoreCheckpoint, StoreLock};
 use super::commit_log::{CommitLog, SCHEDULE_TOPIC};
 use super::consume_queue::ConsumeQueueTable;
 use super::dispatcher::{ArrivalListener, DispatchTargets, Dispatcher};
-use super::flush::{FlushMode, FlushService, FlushStatus, Poison};
+use super::flush::{CommitSettings, FlushMode, FlushService, FlushStatus, Poison};
 use super::fs::Fs;
 use super::index::IndexService;
 use super::message_inner::{BatchInner, MessageInner};
@@ -36,6 +36,7 @@ use super::results::{
 use super::running_flags::RunningFlags;
 use super::store_config::{BrokerRole, FlushDiskType, MessageStoreConfig};
 use super::sys::{disk_usage_ratio, is_delete_hour, now_ms};
+use super::transient_pool::TransientStorePool;
 
 /// Why the store could not start.
 #[derive(Debug, thiserror::Error)]
@@ -115,14 +116,21 @@ impl MessageStore {
         );
         let poison = Arc::new(Poison::default());
         let flags = Arc::new(RunningFlags::default());
+        let pool = config.transient_pool_active().then(|| {
+            Arc::new(TransientStorePool::new(
+                config.transient_store_pool_size,
+                config.mapped_file_size_commit_log,
+            ))
+        });
         let commit_log = Arc::new(
             CommitLog::new(
                 &fs,
                 &config.commit_log_dir(),
                 config.mapped_file_size_commit_log,
                 config.max_message_size,
-                config.warm_maped_file_enable,
+                config.warm_maped_file_enable && pool.is_none(),
                 Arc::clone(&poison),
+                pool.clone(),
             )
             .map_err(io_err("CommitLog"))?,
         );
@@ -220,12 +228,18 @@ impl MessageStore {
                 timed: config.flush_commit_log_timed,
             },
         };
-        let flush = FlushService::start(
+        let commit_settings = config.transient_pool_active().then(|| CommitSettings {
+            interval: Duration::from_millis(config.commit_interval_commit_log.max(1)),
+            least_pages: config.commit_commit_log_least_pages,
+            thorough_interval: Duration::from_millis(config.commit_commit_log_thorough_interval),
+        });
+        let flush = FlushService::start_with_commit(
             Arc::clone(commit_log.queue()),
             Arc::clone(&checkpoint),
             Arc::clone(commit_log.last_store_timestamp()),
             Arc::clone(&poison),
             flush_mode,
+            commit_settings,
         )
         .map_err(io_err("starting the flush service"))?;
         commit_log.queue().prepare_next();
@@ -262,6 +276,16 @@ impl MessageStore {
 
     pub fn config(&self) -> &MessageStoreConfig {
         &self.inner.config
+    }
+
+    /// Free write buffers of the transient store pool (None when the pool is off). Sends are
+    /// refused with SYSTEM_BUSY when it is 0, as in Java.
+    pub fn transient_buffers_available(&self) -> Option<usize> {
+        self.inner
+            .commit_log
+            .queue()
+            .transient_pool()
+            .map(|p| p.available())
     }
 
     /// Whether the previous run ended without a clean shutdown.
@@ -781,7 +805,7 @@ impl MessageStore {
             && !i.poison.is_poisoned()
             && i.flags.is_writeable()
             && i.dispatcher.behind_bytes() == 0
-            && i.commit_log.queue().flushed_where() >= i.commit_log.queue().max_offset();
+            && i.commit_log.queue().flushed_where() >= i.commit_log.queue().max_wrote_offset();
         if clean {
             if let Err(e) = i.abort.remove() {
                 warn!("removing the abort file failed: {e}");

@@ -18,6 +18,7 @@ pub mod results;
 pub mod running_flags;
 pub mod store_config;
 pub mod sys;
+pub mod transient_pool;
 
 #[cfg(test)]
 pub(crate) mod test_support;

@@ -31,6 +31,7 @@ fn open(dir: &std::path::Path, file_size: usize) -> CommitLog {
         4 * 1024 * 1024,
         false,
         Arc::new(Poison::default()),
+        None,
     )
     .unwrap();
     cl.load().unwrap();

@@ -375,8 +375,9 @@ fn java_killed_store_recovers_every_acknowledged_message() {
     store.shutdown();
 }
 
-/// A writer process killed with SIGKILL in the middle of a SYNC_FLUSH write loop: after
-/// recovery every acknowledged message is readable with the right content.
+/// A writer process killed with SIGKILL in the middle of a SYNC_FLUSH write loop, three times
+/// on the same store: after each recovery every message acknowledged so far is readable with
+/// the right content, at its offsets.
 #[test]
 fn sigkill_mid_write_loses_no_acknowledged_message() {
     if let Ok(dir) = std::env::var("APOGEE_CRASH_CHILD_DIR") {
@@ -384,67 +385,83 @@ fn sigkill_mid_write_loses_no_acknowledged_message() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "store::message_store::tests::sigkill_mid_write_loses_no_acknowledged_message",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("APOGEE_CRASH_CHILD_DIR", dir.path())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some(rest) = line.strip_prefix("ACK ") {
-                let _ = tx.send(rest.to_owned());
+    let mut acked: Vec<String> = Vec::new();
+    for (cycle, kill_after) in [(0usize, 150usize), (1, 311), (2, 97)].into_iter() {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "store::message_store::tests::sigkill_mid_write_loses_no_acknowledged_message",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("APOGEE_CRASH_CHILD_DIR", dir.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.strip_prefix("ACK ") {
+                    let _ = tx.send(rest.to_owned());
+                }
+            }
+        });
+        let mut got = 0;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while got < kill_after && Instant::now() < deadline {
+            if let Ok(l) = rx.recv_timeout(Duration::from_secs(5)) {
+                acked.push(l);
+                got += 1;
             }
         }
-    });
-    let mut acked = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while acked.len() < 300 && Instant::now() < deadline {
-        if let Ok(l) = rx.recv_timeout(Duration::from_secs(5)) {
+        // SIGKILL, mid-loop.
+        child.kill().unwrap();
+        let _ = child.wait();
+        while let Ok(l) = rx.try_recv() {
             acked.push(l);
         }
+        assert!(
+            got >= kill_after,
+            "cycle {cycle}: child acknowledged only {got}"
+        );
+        let mut cfg = small_config(dir.path());
+        cfg.flush_disk_type = "SYNC_FLUSH".into();
+        let store = MessageStore::open(cfg, Fs::real()).unwrap();
+        assert!(store.recovered_from_abnormal_exit());
+        for line in &acked {
+            let mut it = line.split(' ');
+            let phy: i64 = it.next().unwrap().parse().unwrap();
+            let qo: i64 = it.next().unwrap().parse().unwrap();
+            let i: usize = it.next().unwrap().parse().unwrap();
+            let rec = store
+                .look_message_by_offset(phy)
+                .expect("acknowledged record");
+            let (r, _) = decode_record(&rec).unwrap();
+            r.verify_body_crc().unwrap();
+            assert_eq!(r.queue_offset, qo);
+            assert_eq!(r.body, crash_body(i).as_slice());
+            assert_eq!(store.commit_log_offset_in_queue("K", 0, qo), Some(phy));
+        }
+        // Nothing corrupt is served: every record in the queue decodes with a good CRC.
+        let mut off = store.min_offset_in_queue("K", 0);
+        loop {
+            let r = store.get_message("K", 0, off, 32, &AcceptAll).unwrap();
+            if r.status != GetMessageStatus::Found {
+                break;
+            }
+            for m in &r.messages {
+                decode_record(m).unwrap().0.verify_body_crc().unwrap();
+            }
+            off = r.next_begin_offset;
+        }
+        store.shutdown();
+        drop(store);
     }
-    // SIGKILL.
-    child.kill().unwrap();
-    let _ = child.wait();
-    while let Ok(l) = rx.try_recv() {
-        acked.push(l);
-    }
-    assert!(
-        acked.len() >= 300,
-        "child acknowledged only {}",
-        acked.len()
-    );
-    let mut cfg = small_config(dir.path());
-    cfg.flush_disk_type = "SYNC_FLUSH".into();
-    let store = MessageStore::open(cfg, Fs::real()).unwrap();
-    assert!(store.recovered_from_abnormal_exit());
-    for line in &acked {
-        let mut it = line.split(' ');
-        let phy: i64 = it.next().unwrap().parse().unwrap();
-        let qo: i64 = it.next().unwrap().parse().unwrap();
-        let i: usize = it.next().unwrap().parse().unwrap();
-        let rec = store
-            .look_message_by_offset(phy)
-            .expect("acknowledged record");
-        let (r, _) = decode_record(&rec).unwrap();
-        r.verify_body_crc().unwrap();
-        assert_eq!(r.queue_offset, qo);
-        assert_eq!(r.body, crash_body(i).as_slice());
-        assert_eq!(store.commit_log_offset_in_queue("K", 0, qo), Some(phy));
-    }
-    store.shutdown();
 }
 
 fn crash_body(i: usize) -> Vec<u8> {
@@ -457,7 +474,8 @@ fn crash_child(dir: &Path) {
     cfg.flush_disk_type = "SYNC_FLUSH".into();
     let store = MessageStore::open(cfg, Fs::real()).unwrap();
     let out = std::io::stdout();
-    for i in 0.. {
+    let start = (store.max_offset_in_queue("K", 0) as usize) * 1000;
+    for i in start.. {
         let r = store.put_message_blocking(msg("K", 0, &crash_body(i), ""), true);
         if r.status == PutMessageStatus::PutOk {
             let a = r.append.unwrap();
@@ -496,5 +514,70 @@ fn expiry_deletes_old_files_and_moves_queue_minimums() {
     assert_eq!(r.next_begin_offset, min);
     let r = store.get_message("E", 0, min, 32, &AcceptAll).unwrap();
     assert_eq!(r.status, GetMessageStatus::Found);
+    store.shutdown();
+}
+
+#[test]
+fn transient_store_pool_commits_and_recycles_buffers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small_config(dir.path());
+    cfg.transient_store_pool_enable = true;
+    cfg.transient_store_pool_size = 2;
+    cfg.commit_interval_commit_log = 10;
+    {
+        let store = MessageStore::open(cfg.clone(), Fs::real()).unwrap();
+        assert_eq!(store.transient_buffers_available(), Some(2));
+        for i in 0..600 {
+            let r = store.put_message_blocking(msg("TP", 0, &[i as u8; 300], ""), false);
+            assert_eq!(r.status, PutMessageStatus::PutOk);
+        }
+        // Several 64 KiB files were written through buffers; committed data becomes visible.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.max_offset_in_queue("TP", 0) < 600 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(store.max_offset_in_queue("TP", 0), 600);
+        // Buffers of full files went back to the pool (one may still serve the last file).
+        let files: Vec<_> = store
+            .inner
+            .commit_log
+            .queue()
+            .files()
+            .iter()
+            .map(|f| {
+                (
+                    f.from_offset(),
+                    f.wrote_position(),
+                    f.readable_position(),
+                    f.has_buffer(),
+                )
+            })
+            .collect();
+        assert!(
+            store.transient_buffers_available().unwrap() >= 1,
+            "{files:?}"
+        );
+        let r = store.get_message("TP", 0, 599, 1, &AcceptAll).unwrap();
+        assert_eq!(
+            decode_record(&r.messages[0]).unwrap().0.body,
+            &[599u16 as u8; 300][..]
+        );
+        store.shutdown();
+    }
+    let store = MessageStore::open(cfg, Fs::real()).unwrap();
+    assert_eq!(store.max_offset_in_queue("TP", 0), 600);
+    for o in [0, 299, 599] {
+        let r = store.get_message("TP", 0, o, 1, &AcceptAll).unwrap();
+        assert_eq!(
+            r.status,
+            GetMessageStatus::Found,
+            "offset {o}: {r:?} min {}",
+            store.commit_log_min_offset()
+        );
+        assert_eq!(
+            decode_record(&r.messages[0]).unwrap().0.body,
+            &[o as u8; 300][..]
+        );
+    }
     store.shutdown();
 }
