@@ -71,7 +71,8 @@ struct Inner {
     index: Arc<IndexService>,
     checkpoint: Arc<StoreCheckpoint>,
     abort: AbortFile,
-    _lock: StoreLock,
+    /// Released at shutdown.
+    lock: Mutex<Option<StoreLock>>,
     flush: Mutex<Option<FlushService>>,
     dispatcher: Dispatcher,
     poison: Arc<Poison>,
@@ -255,7 +256,7 @@ impl MessageStore {
                 index,
                 checkpoint,
                 abort,
-                _lock: lock,
+                lock: Mutex::new(Some(lock)),
                 flush: Mutex::new(Some(flush)),
                 dispatcher,
                 poison,
@@ -673,6 +674,12 @@ impl MessageStore {
         self.inner.commit_log.get_record(phy)
     }
 
+    /// The record named by an offset message id (its physical offset), zero-copy.
+    pub fn look_message_by_msg_id(&self, msg_id: &str) -> Option<Bytes> {
+        let id = apogee_codec::message::decode_offset_msg_id(msg_id).ok()?;
+        self.look_message_by_offset(id.offset)
+    }
+
     /// Records whose key (KEYS entry or UNIQ_KEY) hashes like `key`, stored in [begin, end].
     /// Callers check the keys: hash collisions are possible.
     pub fn query_message(
@@ -813,6 +820,9 @@ impl MessageStore {
             info!("store shut down cleanly");
         } else {
             warn!("store shut down with pending work: the next start recovers abnormally");
+        }
+        if let Ok(mut l) = i.lock.lock() {
+            l.take();
         }
     }
 }

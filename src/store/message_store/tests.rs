@@ -581,3 +581,58 @@ fn transient_store_pool_commits_and_recycles_buffers() {
     }
     store.shutdown();
 }
+
+#[test]
+fn disk_full_on_file_creation_fails_cleanly_and_recovers() {
+    use crate::store::fs::{Fault, FsOp};
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small_config(dir.path());
+    cfg.warm_maped_file_enable = false;
+    let fs = Fs::faultable();
+    let store = MessageStore::open(cfg.clone(), fs.clone()).unwrap();
+    let first = store.put_message_blocking(msg("F", 0, &[0u8; 400], ""), false);
+    let mut stored = vec![first.append.unwrap().wrote_offset];
+    // Fill the first file, then make the next creation fail with ENOSPC.
+    fs.arm(Fault::new(
+        FsOp::Create,
+        "commitlog",
+        1000,
+        io::ErrorKind::StorageFull,
+    ));
+    let mut failed = 0;
+    for i in 1..300 {
+        let r = store.put_message_blocking(msg("F", 0, &[i as u8; 400], ""), false);
+        match r.status {
+            PutMessageStatus::PutOk => stored.push(r.append.unwrap().wrote_offset),
+            PutMessageStatus::CreateMappedFileFailed => failed += 1,
+            s => panic!("unexpected {s:?}"),
+        }
+    }
+    assert!(failed > 0 && !stored.is_empty());
+    // Space returns: sends resume, nothing stored before is damaged.
+    fs.disarm_all();
+    let r = store.put_message_blocking(msg("F", 0, b"after", ""), false);
+    assert_eq!(r.status, PutMessageStatus::PutOk);
+    assert!(store.wait_dispatched(Duration::from_secs(5)));
+    assert_eq!(store.max_offset_in_queue("F", 0), stored.len() as i64 + 1);
+    for (i, phy) in stored.iter().enumerate() {
+        let rec = store.look_message_by_offset(*phy).unwrap();
+        assert_eq!(decode_record(&rec).unwrap().0.queue_offset, i as i64);
+    }
+    store.shutdown();
+    let store = MessageStore::open(cfg, Fs::real()).unwrap();
+    assert_eq!(store.max_offset_in_queue("F", 0), stored.len() as i64 + 1);
+    store.shutdown();
+}
+
+#[test]
+fn lookup_by_offset_message_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MessageStore::open(small_config(dir.path()), Fs::real()).unwrap();
+    let r = store.put_message_blocking(msg("I", 0, b"by id", ""), false);
+    let a = r.append.unwrap();
+    let rec = store.look_message_by_msg_id(&a.msg_id).unwrap();
+    assert_eq!(decode_record(&rec).unwrap().0.body, b"by id");
+    assert!(store.look_message_by_msg_id("nonsense").is_none());
+    store.shutdown();
+}
