@@ -1,4 +1,6 @@
 //! Apogee: a RocketMQ-compatible name server and broker.
 
 pub mod config_macro;
+pub mod remoting;
+pub mod rt;
 pub mod store;
