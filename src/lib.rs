@@ -1,5 +1,6 @@
 //! Apogee: a RocketMQ-compatible name server and broker.
 
+pub mod broker;
 pub mod config_macro;
 pub mod remoting;
 pub mod rt;

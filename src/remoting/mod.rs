@@ -6,7 +6,7 @@ pub mod server;
 
 pub use client::{RejectAll, RemotingClient};
 pub use connection::{Connection, ConnectionOptions, Handler, Outgoing, RemotingError, Reply};
-pub use server::{serve, ServerHandle};
+pub use server::{serve, serve_listener, ServerHandle};
 
 #[cfg(test)]
 mod tests;

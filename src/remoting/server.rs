@@ -41,6 +41,16 @@ pub async fn serve(
     name: &'static str,
 ) -> io::Result<ServerHandle> {
     let listener = rt::bind(addr).await?;
+    serve_listener(listener, handler, opts, name)
+}
+
+/// Serve every connection of an already bound listener with `handler`.
+pub fn serve_listener(
+    listener: rt::TcpListener,
+    handler: Arc<dyn Handler>,
+    opts: ConnectionOptions,
+    name: &'static str,
+) -> io::Result<ServerHandle> {
     let local = listener.local_addr()?;
     info!("{name} listening on {local}");
     let stop = Arc::new(AtomicBool::new(false));

@@ -1,0 +1,157 @@
+//! `BrokerConfig` under RocketMQ 4.9.8's property names, and loading `broker.conf` (which mixes
+//! broker and store keys).
+
+use std::net::IpAddr;
+
+use log::warn;
+
+use crate::config_struct;
+use crate::store::store_config::MessageStoreConfig;
+
+fn default_broker_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "broker-a".into())
+}
+
+config_struct! {
+    /// Broker settings (Java's `BrokerConfig` and `NettyServerConfig` keys).
+    pub struct BrokerConfig {
+        rocketmq_home: String = String::new() => "rocketmqHome",
+        namesrv_addr: String = String::new() => "namesrvAddr",
+        /// Empty: detected (a non-loopback local address, else 127.0.0.1).
+        broker_ip1: String = String::new() => "brokerIP1",
+        broker_ip2: String = String::new() => "brokerIP2",
+        broker_name: String = default_broker_name() => "brokerName",
+        broker_cluster_name: String = "DefaultCluster".into() => "brokerClusterName",
+        broker_id: i64 = 0 => "brokerId",
+        listen_port: u16 = 10911 => "listenPort",
+        broker_permission: i32 = 6 => "brokerPermission",
+        default_topic_queue_nums: i32 = 8 => "defaultTopicQueueNums",
+        auto_create_topic_enable: bool = true => "autoCreateTopicEnable",
+        cluster_topic_enable: bool = true => "clusterTopicEnable",
+        broker_topic_enable: bool = true => "brokerTopicEnable",
+        auto_create_subscription_group: bool = true => "autoCreateSubscriptionGroup",
+        trace_topic_enable: bool = false => "traceTopicEnable",
+        msg_trace_topic_name: String = "RMQ_SYS_TRACE_TOPIC".into() => "msgTraceTopicName",
+        long_polling_enable: bool = true => "longPollingEnable",
+        short_polling_time_mills: u64 = 1000 => "shortPollingTimeMills",
+        notify_consumer_ids_changed_enable: bool = true => "notifyConsumerIdsChangedEnable",
+        transfer_msg_by_heap: bool = true => "transferMsgByHeap",
+        slave_read_enable: bool = false => "slaveReadEnable",
+        flush_consumer_offset_interval: u64 = 5000 => "flushConsumerOffsetInterval",
+        reject_transaction_message: bool = false => "rejectTransactionMessage",
+        transaction_time_out: u64 = 6000 => "transactionTimeOut",
+        transaction_check_max: i32 = 15 => "transactionCheckMax",
+        transaction_check_interval: u64 = 60_000 => "transactionCheckInterval",
+        register_name_server_period: u64 = 30_000 => "registerNameServerPeriod",
+        register_broker_timeout_mills: u64 = 6000 => "registerBrokerTimeoutMills",
+        force_register: bool = true => "forceRegister",
+        compressed_register: bool = false => "compressedRegister",
+        broker_fast_failure_enable: bool = true => "brokerFastFailureEnable",
+        enable_property_filter: bool = false => "enablePropertyFilter",
+        acl_enable: bool = false => "aclEnable",
+        store_reply_message_enable: bool = true => "storeReplyMessageEnable",
+        server_channel_max_idle_time_seconds: u64 = 120 => "serverChannelMaxIdleTimeSeconds",
+        region_id: String = "DefaultRegion".into() => "regionId",
+        trace_on: bool = true => "traceOn",
+        /// Largest frame accepted (`com.rocketmq.remoting.frameMaxLength`).
+        frame_max_length: usize = 16 * 1024 * 1024 => "frameMaxLength",
+    }
+}
+
+impl BrokerConfig {
+    /// The address clients reach the broker on (`brokerIP1`).
+    pub fn broker_ip(&self) -> IpAddr {
+        if let Ok(ip) = self.broker_ip1.trim().parse() {
+            return ip;
+        }
+        detect_local_ip().unwrap_or(IpAddr::from([127, 0, 0, 1]))
+    }
+
+    /// `namesrvAddr` (or `NAMESRV_ADDR`), split on `;`.
+    pub fn name_servers(&self) -> Vec<String> {
+        let raw = if self.namesrv_addr.trim().is_empty() {
+            std::env::var("NAMESRV_ADDR").unwrap_or_default()
+        } else {
+            self.namesrv_addr.clone()
+        };
+        raw.split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// `registerNameServerPeriod` clamped to [10 s, 60 s] as Java does.
+    pub fn register_period_ms(&self) -> u64 {
+        self.register_name_server_period.clamp(10_000, 60_000)
+    }
+}
+
+/// A non-loopback local address: the source address the kernel would use for an outside
+/// destination (no packet is sent).
+pub fn detect_local_ip() -> Option<IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
+}
+
+/// Apply `broker.conf` properties to both configs. Unknown keys are logged and ignored
+/// (returned); an ill-typed value is an error naming the key.
+pub fn apply_properties(
+    text: &str,
+    broker: &mut BrokerConfig,
+    store: &mut MessageStoreConfig,
+) -> Result<Vec<String>, String> {
+    let mut unknown = Vec::new();
+    for (k, v) in apogee_codec::body::properties::parse(text) {
+        let known_b = broker.set(&k, &v)?;
+        let known_s = store.set(&k, &v)?;
+        if !known_b && !known_s {
+            if k.starts_with("maped") {
+                warn!(
+                    "config key '{k}' is the pre-4.6 spelling and is ignored (as 4.9.8 does); \
+                     use '{}'",
+                    k.replacen("maped", "mapped", 1)
+                );
+            } else {
+                warn!("unknown config key '{k}' ignored");
+            }
+            unknown.push(k);
+        }
+    }
+    Ok(unknown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_conf_mixes_broker_and_store_keys() {
+        let mut b = BrokerConfig::default();
+        let mut s = MessageStoreConfig::default();
+        let text = "brokerClusterName=C1\nbrokerName = broker-x\nlistenPort=40911\n\
+                    flushDiskType=SYNC_FLUSH\nmapedFileSizeCommitLog=1024\nwhatever=1\n\
+                    # comment\nnamesrvAddr=127.0.0.1:9876;127.0.0.2:9876\n";
+        let unknown = apply_properties(text, &mut b, &mut s).unwrap();
+        assert_eq!(b.broker_cluster_name, "C1");
+        assert_eq!(b.broker_name, "broker-x");
+        assert_eq!(b.listen_port, 40911);
+        assert_eq!(s.flush_disk_type, "SYNC_FLUSH");
+        assert_eq!(
+            s.mapped_file_size_commit_log,
+            1 << 30,
+            "old spelling ignored"
+        );
+        assert_eq!(unknown, vec!["mapedFileSizeCommitLog", "whatever"]);
+        assert_eq!(b.name_servers().len(), 2);
+        let e = apply_properties("listenPort=abc", &mut b, &mut s).unwrap_err();
+        assert!(e.contains("listenPort"));
+        assert_eq!(b.register_period_ms(), 30_000);
+    }
+}

@@ -1,0 +1,214 @@
+//! The broker: serves producers, consumers and admin tools over the remoting protocol on top of
+//! the store.
+//!
+//! Pieces (one file each):
+//! * `processor`: the request handler; routes every code to its module, answers anything else
+//!   with REQUEST_CODE_NOT_SUPPORTED.
+//! * `send`: SEND_MESSAGE(_V2), SEND_BATCH_MESSAGE, reply messages, topic auto-create.
+//! * `pull` + `long_polling`: PULL_MESSAGE and the held pulls woken by the dispatcher.
+//! * `client_manager` + `client`: heartbeats, producer/consumer groups, channel expiry,
+//!   NOTIFY_CONSUMER_IDS_CHANGED, consumer lists.
+//! * `offsets`: consumer offsets and queue offsets.
+//! * `query`: QUERY_MESSAGE, VIEW_MESSAGE_BY_ID.
+//! * `admin`: topic administration and the admin requests.
+//! * `registration`: REGISTER_BROKER / UNREGISTER_BROKER to the name servers.
+
+pub mod admin;
+pub mod client;
+pub mod client_manager;
+pub mod config;
+pub mod long_polling;
+pub mod offsets;
+pub mod processor;
+pub mod pull;
+pub mod query;
+pub mod registration;
+pub mod send;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use log::{info, warn};
+
+use crate::remoting::{self, ConnectionOptions, RejectAll, RemotingClient, ServerHandle};
+use crate::rt;
+use crate::store::config_files::{ConfigFiles, TopicSettings};
+use crate::store::fs::Fs;
+use crate::store::message_store::MessageStore;
+use crate::store::store_config::MessageStoreConfig;
+
+pub use config::BrokerConfig;
+
+/// Why the broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("store: {0}")]
+    Store(#[from] crate::store::message_store::StoreError),
+    #[error("config files: {0}")]
+    Config(#[from] crate::store::config_files::ConfigFileError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Everything the request processors share.
+pub struct BrokerInner {
+    pub config: BrokerConfig,
+    pub store: MessageStore,
+    pub configs: ConfigFiles,
+    pub clients: client_manager::ClientManager,
+    pub pull_hold: long_polling::PullRequestHold,
+    /// The address written into stored records and message ids (`brokerIP1:listenPort`).
+    pub store_host: SocketAddr,
+    /// Client to the name servers.
+    pub ns_client: RemotingClient,
+    shutdown: AtomicBool,
+    servers: Mutex<Vec<ServerHandle>>,
+}
+
+impl BrokerInner {
+    /// `ip:port` clients use (route data, registration).
+    pub fn broker_addr(&self) -> String {
+        self.store_host.to_string()
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+}
+
+/// A running broker.
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<BrokerInner>,
+}
+
+impl Broker {
+    /// Open the store, load the config files and start serving on `listenPort` (0 = any free
+    /// port) and the fast port `listenPort - 2` (skipped when `listenPort` is 0 or < 2).
+    pub async fn start(
+        config: BrokerConfig,
+        store_config: MessageStoreConfig,
+        fs: Fs,
+    ) -> Result<Broker, BrokerError> {
+        let ip = config.broker_ip();
+        let bind_ip: std::net::IpAddr = if config.broker_ip1.trim().is_empty() {
+            std::net::IpAddr::from([0, 0, 0, 0])
+        } else {
+            ip
+        };
+        let main_bind = SocketAddr::new(bind_ip, config.listen_port);
+        // Bind first: with port 0 the real port is needed for the store host.
+        let listener = rt::bind(main_bind).await?;
+        let port = listener.local_addr()?.port();
+        let store_host = SocketAddr::new(ip, port);
+
+        let store_cfg = store_config.clone();
+        let fs2 = fs.clone();
+        let store = rt::unblock(move || MessageStore::open(store_cfg, fs2)).await?;
+        let mut settings = TopicSettings::new(
+            config.broker_cluster_name.clone(),
+            config.broker_name.clone(),
+        );
+        settings.auto_create_topic_enable = config.auto_create_topic_enable;
+        settings.default_topic_queue_nums = config.default_topic_queue_nums;
+        settings.cluster_topic_enable = config.cluster_topic_enable;
+        settings.broker_topic_enable = config.broker_topic_enable;
+        settings.trace_topic_enable = config.trace_topic_enable;
+        settings.trace_topic_name = config.msg_trace_topic_name.clone();
+        let configs = ConfigFiles::new(&fs, &store_config.config_dir(), settings);
+        configs.load_all()?;
+
+        let opts = ConnectionOptions {
+            max_frame: config.frame_max_length,
+            idle_timeout: Duration::from_secs(config.server_channel_max_idle_time_seconds.max(1)),
+            ..Default::default()
+        };
+        let inner = Arc::new(BrokerInner {
+            pull_hold: long_polling::PullRequestHold::new(&config),
+            clients: client_manager::ClientManager::new(),
+            ns_client: RemotingClient::new(Arc::new(RejectAll), ConnectionOptions::default()),
+            config,
+            store,
+            configs,
+            store_host,
+            shutdown: AtomicBool::new(false),
+            servers: Mutex::new(Vec::new()),
+        });
+        long_polling::attach(&inner);
+
+        let main = remoting::serve_listener(
+            listener,
+            Arc::new(processor::BrokerProcessor::new(Arc::clone(&inner), false)),
+            opts.clone(),
+            "broker",
+        )?;
+        let mut servers = vec![main];
+        if port >= 2 && inner.config.listen_port != 0 {
+            match remoting::serve(
+                SocketAddr::new(bind_ip, port - 2),
+                Arc::new(processor::BrokerProcessor::new(Arc::clone(&inner), true)),
+                opts,
+                "broker (fast port)",
+            )
+            .await
+            {
+                Ok(s) => servers.push(s),
+                Err(e) => warn!("fast port {} not available: {e}", port - 2),
+            }
+        }
+        if let Ok(mut s) = inner.servers.lock() {
+            *s = servers;
+        }
+        client_manager::start_housekeeping(&inner);
+        offsets::start_persisting(&inner);
+        registration::start(&inner);
+        info!(
+            "broker {} (cluster {}) serving on {} with the {} executor",
+            inner.config.broker_name,
+            inner.config.broker_cluster_name,
+            store_host,
+            rt::executor_name()
+        );
+        Ok(Broker { inner })
+    }
+
+    pub fn inner(&self) -> &Arc<BrokerInner> {
+        &self.inner
+    }
+
+    /// The main port's address as clients see it.
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.store_host
+    }
+
+    pub fn store(&self) -> &MessageStore {
+        &self.inner.store
+    }
+
+    /// Unregister from the name servers, stop serving, persist config files, flush and close
+    /// the store (the abort file goes when everything is flushed).
+    pub async fn shutdown(&self) {
+        let i = &self.inner;
+        if i.shutdown.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        registration::unregister_all(i).await;
+        if let Ok(servers) = i.servers.lock() {
+            for s in servers.iter() {
+                s.stop();
+            }
+        }
+        i.pull_hold.wake_all();
+        if let Err(e) = i.configs.persist_all() {
+            warn!("persisting config files at shutdown: {e}");
+        }
+        let store = i.store.clone();
+        rt::unblock(move || store.shutdown()).await;
+        i.ns_client.close_all();
+        info!("broker {} stopped", i.config.broker_name);
+    }
+}
