@@ -4,4 +4,5 @@ pub mod broker;
 pub mod config_macro;
 pub mod remoting;
 pub mod rt;
+pub mod signals;
 pub mod store;
