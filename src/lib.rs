@@ -2,6 +2,7 @@
 
 pub mod broker;
 pub mod config_macro;
+pub mod namesrv;
 pub mod remoting;
 pub mod rt;
 pub mod signals;
