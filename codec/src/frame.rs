@@ -75,8 +75,9 @@ impl FrameDecoder {
         let total = 4 + prefix.length;
         if src.len() < total {
             self.needed = total - src.len();
-            // Reserve now so that the rest of the frame lands in one allocation.
-            src.reserve(total - src.len());
+            // Reserve for the rest of the frame, but never more than 1 MiB ahead of the bytes
+            // actually received: a peer announcing a big frame must send it to make us hold it.
+            src.reserve((total - src.len()).min(1 << 20));
             return Ok(None);
         }
         let frame = self.split(src, prefix)?;

@@ -52,6 +52,9 @@ impl TagFilter {
             Some(e) if e.is_empty() || e == SUB_ALL => return TagFilter::All,
             Some(e) => e,
         };
+        // Sets keep de-duplication linear in the expression's size (it comes from clients).
+        let mut seen_tags = std::collections::HashSet::new();
+        let mut seen_codes = std::collections::HashSet::new();
         let mut tags: Vec<String> = Vec::new();
         let mut codes: Vec<i32> = Vec::new();
         for part in expr.split("||") {
@@ -59,11 +62,11 @@ impl TagFilter {
             if t.is_empty() {
                 continue;
             }
-            if !tags.iter().any(|x| x == t) {
+            if seen_tags.insert(t) {
                 tags.push(t.to_owned());
             }
             let code = java_string_hash(t);
-            if !codes.contains(&code) {
+            if seen_codes.insert(code) {
                 codes.push(code);
             }
         }
@@ -75,7 +78,12 @@ impl TagFilter {
     pub fn matches_code(&self, tags_code: i64) -> bool {
         match self {
             TagFilter::All => true,
-            TagFilter::Tags { codes, .. } => codes.contains(&(tags_code as i32)),
+            TagFilter::Tags { codes, .. } => {
+                let c = tags_code as i32;
+                // Subscriptions usually name a few tags; long lists are searched by a scan
+                // over a contiguous slice, which is still cheap per message.
+                codes.contains(&c)
+            }
         }
     }
 
