@@ -94,10 +94,8 @@ fn heartbeat(b: &Arc<BrokerInner>, conn: &Arc<Connection>, req: &RemotingCommand
             );
             if created {
                 info!("created retry topic {}", retry_topic(&cd.group_name));
-                // TODO(registration): a newly created topic must reach the name servers now
-                // (Java `registerBrokerAll(false, true, true)` after creating it), e.g.
-                // `registration::register_now(b)`; until then it is announced by the next
-                // periodic registration.
+                // Announce it now, as Java does after creating a topic.
+                crate::broker::registration::register_soon(b);
             }
         }
         let r = b.clients.register_consumer(

@@ -349,8 +349,10 @@ pub fn run(
             .with_header(&header)
             .with_remark(result.status.name());
         if code == response::SUCCESS {
+            crate::broker::admin::record_get(b, result.messages.len() as u64);
             Step::Done(Reply::Parts(cmd, result.messages))
         } else {
+            crate::broker::admin::record_get(b, 0);
             Step::Done(Reply::Command(cmd))
         }
     };

@@ -327,8 +327,7 @@ fn topic_created(b: &Arc<BrokerInner>, topic: &str) {
         "topic {topic} created by a send on broker {}; registering with the name servers",
         b.config.broker_name
     );
-    // TODO(registration): connect to the registration module once it exists:
-    // crate::broker::registration::register_now(b);
+    crate::broker::registration::register_soon(b);
 }
 
 /// Java `TopicConfig.toString()` (used in the illegal-queue remark).
