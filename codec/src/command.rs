@@ -13,13 +13,16 @@
 use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use crate::codes::{response, CURRENT_VERSION};
 use crate::error::{CodecError, ErrorKind, Result};
 use crate::ext_fields::{CommandHeader, ExtFields};
 use crate::frame::{header_word, RawFrame};
 use crate::language::LanguageCode;
+
+#[path = "json_header_fast.rs"]
+mod json_header_fast;
 
 /// Flag bit 0: the command is a response.
 pub const FLAG_RESPONSE: i32 = 0x1;
@@ -282,7 +285,15 @@ pub fn peek_opaque(frame: &RawFrame) -> Option<i32> {
 // =========================================================================================
 
 fn decode_json_header(header: &[u8]) -> Result<RemotingCommand> {
-    let h: JsonHeader = serde_json::from_slice(header).map_err(|e| json_error(e, header.len()))?;
+    // The fast path takes the usual headers; whatever it leaves (unusual or invalid) goes
+    // through serde_json, which decides and reports exactly as it always did.
+    match json_header_fast::parse(header, EXT_ARENA_HINT_MAX) {
+        Some(h) => json_header_command(h),
+        None => json_header_command(decode_json_header_serde(header)?),
+    }
+}
+
+fn json_header_command(h: JsonHeader) -> Result<RemotingCommand> {
     Ok(RemotingCommand {
         code: h
             .code
@@ -296,6 +307,19 @@ fn decode_json_header(header: &[u8]) -> Result<RemotingCommand> {
         serialize_type: SerializeType::Json,
         body: Bytes::new(),
     })
+}
+
+/// The general JSON path (and the one that reports errors).
+fn decode_json_header_serde(header: &[u8]) -> Result<JsonHeader> {
+    // Exactly `serde_json::from_slice`, with a seed that sizes the extFields arena: its keys
+    // and values are (nearly always) shorter than the header text.
+    let mut de = serde_json::Deserializer::from_slice(header);
+    let seed = JsonHeaderSeed {
+        ext_bytes: header.len().min(EXT_ARENA_HINT_MAX),
+    };
+    seed.deserialize(&mut de)
+        .and_then(|h| de.end().map(|()| h))
+        .map_err(|e| json_error(e, header.len()))
 }
 
 fn json_error(e: serde_json::Error, len: usize) -> CodecError {
@@ -332,6 +356,9 @@ enum Field {
     Other,
 }
 
+/// Upper bound of the initial extFields arena of a decoded JSON header.
+const EXT_ARENA_HINT_MAX: usize = 4096;
+
 fn field_of(key: &str) -> Field {
     match key {
         "code" => Field::Code,
@@ -341,30 +368,54 @@ fn field_of(key: &str) -> Field {
         "flag" => Field::Flag,
         "remark" => Field::Remark,
         "extFields" => Field::ExtFields,
-        // fastjson "smart match": case-insensitive, ignoring '_' and '-'.
-        other => {
-            let norm: String = other
-                .chars()
-                .filter(|c| *c != '_' && *c != '-')
-                .flat_map(char::to_lowercase)
-                .collect();
-            match norm.as_str() {
-                "code" => Field::Code,
-                "language" => Field::Language,
-                "version" => Field::Version,
-                "opaque" => Field::Opaque,
-                "flag" => Field::Flag,
-                "remark" => Field::Remark,
-                "extfields" => Field::ExtFields,
-                _ => Field::Other,
-            }
-        }
+        // What Java always sends; smart matching would say the same, only slower.
+        "serializeTypeCurrentRPC" => Field::Other,
+        other => smart_field_of(other),
     }
 }
 
-impl<'de> Deserialize<'de> for JsonHeader {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
+/// fastjson "smart match": case-insensitive, ignoring '_' and '-' (the key with those
+/// removed, then lowercased, must be a field name). No allocation: the longest field name
+/// has 9 characters, so a longer normalized key cannot match.
+fn smart_field_of(key: &str) -> Field {
+    const LONGEST: usize = 9;
+    let mut norm = [0u8; LONGEST];
+    let mut n = 0;
+    for c in key
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+    {
+        // Field names are ASCII: any other character means no match.
+        if !c.is_ascii() || n == LONGEST {
+            return Field::Other;
+        }
+        norm[n] = c as u8;
+        n += 1;
+    }
+    match &norm[..n] {
+        b"code" => Field::Code,
+        b"language" => Field::Language,
+        b"version" => Field::Version,
+        b"opaque" => Field::Opaque,
+        b"flag" => Field::Flag,
+        b"remark" => Field::Remark,
+        b"extfields" => Field::ExtFields,
+        _ => Field::Other,
+    }
+}
+
+/// Deserializes a [`JsonHeader`]; `ext_bytes` is the initial size of the extFields arena.
+struct JsonHeaderSeed {
+    ext_bytes: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for JsonHeaderSeed {
+    type Value = JsonHeader;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<JsonHeader, D::Error> {
+        struct V {
+            ext_bytes: usize,
+        }
         impl<'de> Visitor<'de> for V {
             type Value = JsonHeader;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -383,7 +434,11 @@ impl<'de> Deserialize<'de> for JsonHeader {
                         Field::Flag => h.flag = map.next_value::<LenientInt>()?.0,
                         Field::Language => h.language = map.next_value::<LenientLanguage>()?.0,
                         Field::Remark => h.remark = map.next_value::<Scalar>()?.0,
-                        Field::ExtFields => h.ext_fields = map.next_value::<LenientExt>()?.0,
+                        Field::ExtFields => {
+                            h.ext_fields = map.next_value_seed(LenientExt {
+                                ext_bytes: self.ext_bytes,
+                            })?
+                        }
                         Field::Other => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -392,7 +447,9 @@ impl<'de> Deserialize<'de> for JsonHeader {
                 Ok(h)
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V {
+            ext_bytes: self.ext_bytes,
+        })
     }
 }
 
@@ -406,12 +463,6 @@ impl KeyStr<'_> {
     fn as_str(&self) -> &str {
         match self {
             KeyStr::Borrowed(s) => s,
-            KeyStr::Owned(s) => s,
-        }
-    }
-    fn into_string(self) -> String {
-        match self {
-            KeyStr::Borrowed(s) => s.to_owned(),
             KeyStr::Owned(s) => s,
         }
     }
@@ -564,55 +615,198 @@ impl<'de> Deserialize<'de> for Scalar {
 }
 
 /// `extFields`: an object whose values are coerced to strings; null values are dropped.
-struct LenientExt(Option<ExtFields>);
+/// Keys and values are written straight into the map's arena (no `String` per entry).
+struct LenientExt {
+    /// Initial arena size.
+    ext_bytes: usize,
+}
 
-impl<'de> Deserialize<'de> for LenientExt {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
+impl<'de> DeserializeSeed<'de> for LenientExt {
+    type Value = Option<ExtFields>;
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Option<ExtFields>, D::Error> {
+        struct V {
+            ext_bytes: usize,
+        }
         impl<'de> Visitor<'de> for V {
-            type Value = LenientExt;
+            type Value = Option<ExtFields>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an object of string values")
             }
-            fn visit_unit<E: de::Error>(self) -> std::result::Result<LenientExt, E> {
-                Ok(LenientExt(None))
+            fn visit_unit<E: de::Error>(self) -> std::result::Result<Option<ExtFields>, E> {
+                Ok(None)
             }
             fn visit_map<A: MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> std::result::Result<LenientExt, A::Error> {
-                let mut fields = ExtFields::with_capacity(map.size_hint().unwrap_or(16));
-                while let Some(k) = map.next_key::<KeyStr<'de>>()? {
-                    if let Some(v) = map.next_value::<Scalar>()?.0 {
-                        // A duplicated key keeps the last value, as a Java HashMap would.
-                        if fields.contains_key(k.as_str()) {
-                            fields.insert(k.into_string(), v);
-                        } else {
-                            fields.push_unchecked(k.into_string(), v);
+            ) -> std::result::Result<Option<ExtFields>, A::Error> {
+                let mut fields =
+                    ExtFields::with_capacities(map.size_hint().unwrap_or(16), self.ext_bytes);
+                loop {
+                    let start = fields.mark();
+                    if map.next_key_seed(KeyInto(fields.arena()))?.is_none() {
+                        break;
+                    }
+                    let mid = fields.mark();
+                    if map.next_value_seed(ScalarInto(fields.arena()))? {
+                        // A duplicated key keeps the last value (in the first one's place),
+                        // as a Java HashMap would.
+                        fields.commit(start, mid, false);
+                        if fields.len() > crate::ext_fields::MAX_EXT_FIELDS {
+                            return Err(de::Error::custom(format!(
+                                "more than {} extFields entries",
+                                crate::ext_fields::MAX_EXT_FIELDS
+                            )));
                         }
+                    } else {
+                        fields.abandon(start);
                     }
                 }
-                Ok(LenientExt(Some(fields)))
+                Ok(Some(fields))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V {
+            ext_bytes: self.ext_bytes,
+        })
+    }
+}
+
+/// A map key (as [`KeyStr`]), appended to a string.
+struct KeyInto<'a>(&'a mut String);
+
+impl<'de> DeserializeSeed<'de> for KeyInto<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        struct V<'a>(&'a mut String);
+        impl<'de> Visitor<'de> for V<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<(), E> {
+                self.0.push_str(v);
+                Ok(())
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<(), E> {
+                self.0.push_str(v);
+                Ok(())
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<(), E> {
+                self.0.push_str(&v);
+                Ok(())
+            }
+        }
+        d.deserialize_str(V(self.0))
+    }
+}
+
+/// A [`Scalar`] appended to a string as its string form; `false` (nothing appended) for null.
+struct ScalarInto<'a>(&'a mut String);
+
+impl<'de> DeserializeSeed<'de> for ScalarInto<'_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<bool, D::Error> {
+        use std::fmt::Write as _;
+
+        struct V<'a>(&'a mut String);
+        impl V<'_> {
+            /// Append the `Display` text of `v` (what `to_string` gives).
+            fn display<E>(self, v: impl fmt::Display) -> std::result::Result<bool, E> {
+                // Writing into a String cannot fail.
+                let _ = write!(self.0, "{v}");
+                Ok(true)
+            }
+        }
+        impl<'de> Visitor<'de> for V<'_> {
+            type Value = bool;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<bool, E> {
+                self.0.push_str(v);
+                Ok(true)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<bool, E> {
+                self.0.push_str(v);
+                Ok(true)
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<bool, E> {
+                self.0.push_str(&v);
+                Ok(true)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<bool, E> {
+                self.display(v)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<bool, E> {
+                self.display(v)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<bool, E> {
+                self.display(v)
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<bool, E> {
+                self.0.push_str(if v { "true" } else { "false" });
+                Ok(true)
+            }
+            fn visit_unit<E: de::Error>(self) -> std::result::Result<bool, E> {
+                Ok(false)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<bool, A::Error> {
+                let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                self.display(v)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> std::result::Result<bool, A::Error> {
+                let v = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                self.display(v)
+            }
+        }
+        d.deserialize_any(V(self.0))
     }
 }
 
 /// Write the header as Java does: keys sorted, nulls omitted, `serializeTypeCurrentRPC`.
 fn write_json_header(cmd: &RemotingCommand, dst: &mut BytesMut) {
+    // Everything but the extFields and the remark fits in this (with i32 numbers and the
+    // longest language name); strings without escapes take 2 quotes + their bytes.
+    const FIXED: usize = 160;
+    let ext_len = cmd
+        .ext_fields
+        .as_ref()
+        .map_or(0, |e| 16 + e.content_len() + 6 * e.len());
+    let remark_len = cmd.remark.as_ref().map_or(0, |r| 12 + r.len());
+    dst.reserve(FIXED + ext_len + remark_len);
+
     let mut itoa = Itoa::default();
     dst.extend_from_slice(b"{\"code\":");
     dst.extend_from_slice(itoa.format(cmd.code as i64));
     if let Some(ext) = &cmd.ext_fields {
         dst.extend_from_slice(b",\"extFields\":{");
-        for (i, (k, v)) in ext.iter().enumerate() {
-            if i > 0 {
-                dst.put_u8(b',');
+        for (i, (k, v, plain)) in ext.iter_plain().enumerate() {
+            if plain
+                || (find_special(k.as_bytes()).is_none() && find_special(v.as_bytes()).is_none())
+            {
+                // Nothing to escape (the usual case).
+                dst.reserve(k.len() + v.len() + 6);
+                if i > 0 {
+                    dst.put_u8(b',');
+                }
+                dst.put_u8(b'"');
+                put_small(dst, k.as_bytes());
+                dst.extend_from_slice(b"\":\"");
+                put_small(dst, v.as_bytes());
+                dst.put_u8(b'"');
+            } else {
+                if i > 0 {
+                    dst.put_u8(b',');
+                }
+                write_json_str(dst, k);
+                dst.put_u8(b':');
+                write_json_str(dst, v);
             }
-            write_json_str(dst, k);
-            dst.put_u8(b':');
-            write_json_str(dst, v);
         }
         dst.put_u8(b'}');
     }
@@ -631,30 +825,139 @@ fn write_json_header(cmd: &RemotingCommand, dst: &mut BytesMut) {
     dst.put_u8(b'}');
 }
 
+/// `dst.extend_from_slice(s)`, without a `memcpy` call for one byte.
+#[inline]
+fn put_small(dst: &mut BytesMut, s: &[u8]) {
+    match s {
+        [b] => dst.put_u8(*b),
+        _ => dst.extend_from_slice(s),
+    }
+}
+
 /// A JSON string literal; control characters as `\uXXXX` (short forms for the usual ones),
 /// everything else raw UTF-8, like fastjson.
+#[inline]
 pub(crate) fn write_json_str(dst: &mut BytesMut, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    dst.reserve(s.len() + 2);
-    dst.put_u8(b'"');
     let bytes = s.as_bytes();
+    dst.reserve(bytes.len() + 2);
+    dst.put_u8(b'"');
+    match find_escape_candidate(bytes) {
+        None => dst.extend_from_slice(bytes),
+        Some(at) => {
+            dst.extend_from_slice(&bytes[..at]);
+            write_escaped(dst, &bytes[at..]);
+        }
+    }
+    dst.put_u8(b'"');
+}
+
+/// The index of the first byte of `bytes` that is special in a JSON string (`"`, `\\`, or a
+/// control character below 0x20), if any.
+#[inline]
+fn find_special(bytes: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut at = 0;
+    while let Some(word) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        let v = u64::from_le_bytes(*word);
+        let quote = v ^ (LO * b'"' as u64);
+        let backslash = v ^ (LO * b'\\' as u64);
+        // The classic "has less than" / "has zero" tests: the lowest byte flagged (high bit
+        // set) is exactly the first byte below 0x20 or equal to '"' or '\\'; bytes above it
+        // may be flagged spuriously, bytes below it never are.
+        let hits = ((v.wrapping_sub(LO * 0x20) & !v)
+            | (quote.wrapping_sub(LO) & !quote)
+            | (backslash.wrapping_sub(LO) & !backslash))
+            & HI;
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    while let Some(&b) = bytes.get(at) {
+        if needs_escape(b) {
+            return Some(at);
+        }
+        at += 1;
+    }
+    None
+}
+
+#[inline]
+fn needs_escape(b: u8) -> bool {
+    SPECIAL[b as usize]
+}
+
+/// `SPECIAL[b]`: byte `b` cannot appear raw in a JSON string (`"`, `\\`, below 0x20).
+static SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = b < 0x20 || b == b'"' as usize || b == b'\\' as usize;
+        b += 1;
+    }
+    t
+};
+
+/// The index of the first byte the encoder must look at: a JSON special byte (see
+/// [`find_special`]), DEL, or a non-ASCII byte (fastjson escapes DEL, the C1 controls and
+/// U+2028/U+2029), if any.
+#[inline]
+fn find_escape_candidate(bytes: &[u8]) -> Option<usize> {
+    let other = bytes.iter().position(|&b| b >= 0x7F);
+    match (find_special(bytes), other) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The byte-at-a-time escaper behind [`write_json_str`] (without the quotes).
+fn write_escaped(dst: &mut BytesMut, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: Option<&[u8]> = match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            b'\t' => Some(b"\\t"),
-            0x08 => Some(b"\\b"),
-            0x0c => Some(b"\\f"),
-            0..=0x1f => None,
-            _ => continue,
+    while let Some(off) = bytes.get(start..).and_then(find_escape_candidate) {
+        let i = start + off;
+        let Some(&b) = bytes.get(i) else {
+            break;
         };
         dst.extend_from_slice(&bytes[start..i]);
-        match esc {
-            Some(e) => dst.extend_from_slice(e),
-            None => dst.extend_from_slice(&[
+        // Non-ASCII: fastjson escapes U+0080..U+009F and U+2028/U+2029; the rest stays raw.
+        if b >= 0x80 {
+            let next = bytes.get(i + 1).copied().unwrap_or(0);
+            let third = bytes.get(i + 2).copied().unwrap_or(0);
+            if b == 0xC2 && (0x80..=0x9F).contains(&next) {
+                dst.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(next >> 4) as usize],
+                    HEX[(next & 0xf) as usize],
+                ]);
+                start = i + 2;
+            } else if b == 0xE2 && next == 0x80 && (third == 0xA8 || third == 0xA9) {
+                dst.extend_from_slice(if third == 0xA8 {
+                    b"\\u2028"
+                } else {
+                    b"\\u2029"
+                });
+                start = i + 3;
+            } else {
+                dst.put_u8(b);
+                start = i + 1;
+            }
+            continue;
+        }
+        match b {
+            b'"' => dst.extend_from_slice(b"\\\""),
+            b'\\' => dst.extend_from_slice(b"\\\\"),
+            b'\n' => dst.extend_from_slice(b"\\n"),
+            b'\r' => dst.extend_from_slice(b"\\r"),
+            b'\t' => dst.extend_from_slice(b"\\t"),
+            0x08 => dst.extend_from_slice(b"\\b"),
+            0x0c => dst.extend_from_slice(b"\\f"),
+            // DEL and the other controls.
+            _ => dst.extend_from_slice(&[
                 b'\\',
                 b'u',
                 b'0',
@@ -665,8 +968,7 @@ pub(crate) fn write_json_str(dst: &mut BytesMut, s: &str) {
         }
         start = i + 1;
     }
-    dst.extend_from_slice(&bytes[start..]);
-    dst.put_u8(b'"');
+    dst.extend_from_slice(bytes.get(start..).unwrap_or_default());
 }
 
 /// Integer formatting without allocation.
@@ -738,7 +1040,8 @@ fn decode_binary_header(h: &[u8]) -> Result<RemotingCommand> {
     let ext_fields = if ext_len == 0 {
         None
     } else {
-        let mut fields = ExtFields::with_capacity(16);
+        // Keys and values take less room than their encoding.
+        let mut fields = ExtFields::with_capacities(16, ext_len);
         while !ext.is_empty() {
             let at = ext_start + (ext_len - ext.len());
             let (r, klen) = be_i16::<&[u8], nom::error::Error<&[u8]>>(ext)
@@ -759,7 +1062,17 @@ fn decode_binary_header(h: &[u8]) -> Result<RemotingCommand> {
                 .map_err(|_| CodecError::new(BIN, at, ErrorKind::InvalidUtf8))?;
             let val = std::str::from_utf8(val)
                 .map_err(|_| CodecError::new(BIN, at, ErrorKind::InvalidUtf8))?;
-            fields.insert(key, val);
+            fields.insert_str(key, val);
+            if fields.len() > crate::ext_fields::MAX_EXT_FIELDS {
+                return Err(CodecError::new(
+                    BIN,
+                    at,
+                    ErrorKind::Invalid(format!(
+                        "more than {} extFields entries",
+                        crate::ext_fields::MAX_EXT_FIELDS
+                    )),
+                ));
+            }
         }
         Some(fields)
     };
@@ -990,6 +1303,107 @@ mod tests {
         };
         assert!(RemotingCommand::from_frame(f.clone()).is_err());
         assert_eq!(peek_opaque(&f), Some(12));
+    }
+
+    /// Both JSON decoders, where the fast one takes the header.
+    fn both_json_paths(h: &[u8]) -> Option<(String, String)> {
+        let fast = json_header_fast::parse(h, EXT_ARENA_HINT_MAX)?;
+        let slow = decode_json_header_serde(h).map(json_header_command);
+        Some((
+            format!("{:?}", json_header_command(fast)),
+            format!(
+                "{:?}",
+                slow.expect("serde_json accepts what the fast path accepts")
+            ),
+        ))
+    }
+
+    #[test]
+    fn json_fast_path_agrees_with_serde_json() {
+        let taken = [
+            &br#"{"code":310,"extFields":{"a":"g","i":"K\u0001v\u0002\u00e8\"\\\/\b\f\n\r\t\u00e9\u6807"},"flag":0,"language":"JAVA","opaque":-7,"remark":"r\u0001\"","serializeTypeCurrentRPC":"JSON","version":409}"#[..],
+            br#" { "CODE" : -2147483648 , "Ext_Fields" : { "a" : "1" , "a" : "2" , "b" : "" } , "x" : "y" , "language" : "cpp" } "#,
+            "{\"code\":0,\"extFields\":{},\"remar\u{212a}\":\"no\"}".as_bytes(),
+            br#"{"code":2147483647,"extFields":{"":"","\u0041":"x"},"extFields":{"k":"v"}}"#,
+            b"{\"code\":1,\"remark\":\"\xe6\xa0\x87\",\"opaque\":0}",
+            br#"{"opaque":1}"#,
+        ];
+        for h in taken {
+            let (fast, slow) = both_json_paths(h).expect("fast path takes it");
+            assert_eq!(fast, slow, "{}", String::from_utf8_lossy(h));
+        }
+        // Left to serde_json (which accepts them): still decoded the same as before.
+        for h in [
+            &br#"{"code":1,"extFields":{"a":1,"b":true,"c":null,"d":1.5}}"#[..],
+            br#"{"code":"1","language":1}"#,
+            br#"{"code":1,"remark":"\ud83d\ude00"}"#,
+            br#"{"c\u006fde":1}"#,
+            br#"{"code":1,"extFields":null}"#,
+        ] {
+            assert!(json_header_fast::parse(h, EXT_ARENA_HINT_MAX).is_none());
+            assert!(decode_json_header(h).is_ok());
+        }
+        let c = decode_json_header(br#"{"remar\u212a":"k","code":1}"#).unwrap();
+        assert_eq!(c.remark.as_deref(), Some("k"));
+    }
+
+    #[test]
+    fn smart_field_matching() {
+        for (k, want) in [
+            ("CODE", "Code"),
+            ("ext_fields", "ExtFields"),
+            ("-Ext-Fields-", "ExtFields"),
+            ("remar\u{212A}", "Remark"),
+            ("serializeTypeCurrentRPC", "Other"),
+            ("languages", "Other"),
+            ("\u{130}", "Other"),
+            ("", "Other"),
+        ] {
+            let got = match field_of(k) {
+                Field::Code => "Code",
+                Field::ExtFields => "ExtFields",
+                Field::Remark => "Remark",
+                Field::Other => "Other",
+                _ => "?",
+            };
+            assert_eq!(got, want, "{k:?}");
+        }
+    }
+
+    #[test]
+    fn find_special_matches_a_byte_scan() {
+        let mut bytes: Vec<u8> = Vec::new();
+        for i in 0..300u32 {
+            bytes.push(b"abc\"\\\x01\x1f \x7f\x80\xff~"[(i * 7 % 12) as usize]);
+        }
+        for start in 0..bytes.len() {
+            for len in 0..24.min(bytes.len() - start) {
+                let s = &bytes[start..start + len];
+                let clean: Vec<u8> = s
+                    .iter()
+                    .map(|&b| if needs_escape(b) { b'x' } else { b })
+                    .collect();
+                assert_eq!(find_special(s), s.iter().position(|&b| needs_escape(b)));
+                assert_eq!(find_special(&clean), None);
+            }
+        }
+        for b in 0..=255u8 {
+            assert_eq!(needs_escape(b), b < 0x20 || b == b'"' || b == b'\\', "{b}");
+        }
+    }
+
+    #[test]
+    fn json_str_escapes_like_fastjson() {
+        let mut out = BytesMut::new();
+        write_json_str(
+            &mut out,
+            "a\"b\\c\n\r\t\u{8}\u{c}\u{1}\u{1f}\u{7f}\u{85}\u{2028}\u{2029}标/",
+        );
+        assert_eq!(
+            &out[..],
+            "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001F\\u007F\\u0085\\u2028\\u2029标/\""
+                .as_bytes()
+        );
     }
 
     #[test]
