@@ -77,6 +77,9 @@ pub struct ConnectionOptions {
     pub max_frame: usize,
     /// Outgoing queue bound (frames).
     pub write_queue: usize,
+    /// Requests of one connection being processed at once; the reader stops reading while
+    /// this many are in flight (held long-polling pulls count).
+    pub max_in_flight: usize,
     /// Close after this long without reading anything.
     pub idle_timeout: Duration,
 }
@@ -86,6 +89,7 @@ impl Default for ConnectionOptions {
         ConnectionOptions {
             max_frame: apogee_codec::DEFAULT_MAX_FRAME,
             write_queue: 4096,
+            max_in_flight: 4096,
             idle_timeout: Duration::from_secs(120),
         }
     }
@@ -278,6 +282,8 @@ async fn read_loop(
     opts: &ConnectionOptions,
 ) -> io::Result<()> {
     let mut decoder = FrameDecoder::new(opts.max_frame);
+    // In-flight slots: a token per request being processed.
+    let (slots_tx, slots_rx) = async_channel::bounded::<()>(opts.max_in_flight.max(1));
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
@@ -287,7 +293,12 @@ async fn read_loop(
                 Ok(Some(frame)) => {
                     let opaque = peek_opaque(&frame);
                     match RemotingCommand::from_frame(frame) {
-                        Ok(cmd) => dispatch(conn, handler, cmd),
+                        Ok(cmd) => {
+                            if !cmd.is_response() && slots_tx.send(()).await.is_err() {
+                                return Ok(());
+                            }
+                            dispatch(conn, handler, cmd, slots_rx.clone());
+                        }
                         Err(e) => {
                             warn!("{conn:?}: undecodable command: {e}; closing");
                             if let Some(opaque) = opaque {
@@ -322,7 +333,12 @@ async fn read_loop(
     }
 }
 
-fn dispatch(conn: &Arc<Connection>, handler: &Arc<dyn Handler>, cmd: RemotingCommand) {
+fn dispatch(
+    conn: &Arc<Connection>,
+    handler: &Arc<dyn Handler>,
+    cmd: RemotingCommand,
+    slot: async_channel::Receiver<()>,
+) {
     if cmd.is_response() {
         if let Some(tx) = conn.lock_pending().remove(&cmd.opaque) {
             let _ = tx.send(cmd);
@@ -361,18 +377,19 @@ fn dispatch(conn: &Arc<Connection>, handler: &Arc<dyn Handler>, cmd: RemotingCom
                 Reply::Command(r)
             }
         };
-        if oneway {
-            return;
-        }
-        match reply {
-            Reply::None => {}
-            Reply::Command(c) => {
-                conn.send(Outgoing::Command(c)).await;
+        if !oneway {
+            match reply {
+                Reply::None => {}
+                Reply::Command(c) => {
+                    conn.send(Outgoing::Command(c)).await;
+                }
+                Reply::Parts(c, parts) => {
+                    conn.send(Outgoing::Parts(c, parts)).await;
+                }
             }
-            Reply::Parts(c, parts) => {
-                conn.send(Outgoing::Parts(c, parts)).await;
-            }
         }
+        // Free this request's in-flight slot (its reply is queued).
+        let _ = slot.try_recv();
     });
 }
 
