@@ -105,6 +105,19 @@ class Node:
                 p.wait()
 
 
+def run_scenario(script, sc, node, timeout):
+    """Run one scenario in its own process; returns `ok` or `fail <why>`."""
+    try:
+        out = subprocess.run(
+            [sys.executable, script, sc, node.namesrv, node.broker],
+            capture_output=True, text=True, timeout=timeout, cwd=HERE).stdout
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        out += "\nRESULT fail timed out after %ds" % timeout
+    result = [l for l in out.splitlines() if l.startswith("RESULT ")]
+    return result[-1][7:] if result else "fail no result (crashed?)"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin-dir", required=True)
@@ -125,21 +138,21 @@ def main():
                 for client, script, scenarios in CLIENTS:
                     for sc in scenarios:
                         t0 = time.time()
-                        try:
-                            out = subprocess.run(
-                                [sys.executable, script, sc, node.namesrv, node.broker],
-                                capture_output=True, text=True, timeout=args.timeout,
-                                cwd=HERE).stdout
-                        except subprocess.TimeoutExpired as e:
-                            out = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-                            out += "\nRESULT fail timed out after %ds" % args.timeout
-                        result = [l for l in out.splitlines() if l.startswith("RESULT ")]
-                        verdict = result[-1][7:] if result else "fail no result (crashed?)"
+                        verdict = run_scenario(script, sc, node, args.timeout)
+                        note = ""
+                        if verdict != "ok":
+                            # Native clients time out their own requests (3 s) when the machine
+                            # is saturated; one fresh attempt tells a fluke from a failure. The
+                            # first failure is always shown.
+                            first = verdict
+                            verdict = run_scenario(script, sc, node, args.timeout)
+                            note = " (first attempt: %s)" % first[5:]
                         ok = verdict == "ok"
                         passed += ok
                         failed += not ok
-                        print("%s x %s [%s]: %s (%.1fs)" % (
-                            client, sc, mode, "PASS" if ok else "FAIL: " + verdict[5:], time.time() - t0))
+                        print("%s x %s [%s]: %s%s (%.1fs)" % (
+                            client, sc, mode, "PASS" if ok else "FAIL: " + verdict[5:], note,
+                            time.time() - t0))
                         sys.stdout.flush()
             finally:
                 node.stop()
