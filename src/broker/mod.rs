@@ -17,13 +17,16 @@ pub mod admin;
 pub mod client;
 pub mod client_manager;
 pub mod config;
+pub mod consumer_admin;
 pub mod long_polling;
 pub mod offsets;
 pub mod processor;
 pub mod pull;
 pub mod query;
+pub mod rebalance_lock;
 pub mod registration;
 pub mod send;
+pub mod send_back;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,6 +64,8 @@ pub struct BrokerInner {
     pub configs: ConfigFiles,
     pub clients: client_manager::ClientManager,
     pub pull_hold: long_polling::PullRequestHold,
+    /// Queue locks of orderly consumers (LOCK_BATCH_MQ / UNLOCK_BATCH_MQ).
+    pub rebalance_lock: rebalance_lock::RebalanceLockManager,
     /// The address written into stored records and message ids (`brokerIP1:listenPort`).
     pub store_host: SocketAddr,
     /// Client to the name servers.
@@ -130,6 +135,7 @@ impl Broker {
         let inner = Arc::new(BrokerInner {
             pull_hold: long_polling::PullRequestHold::new(&config),
             clients: client_manager::ClientManager::new(),
+            rebalance_lock: rebalance_lock::RebalanceLockManager::new(),
             ns_client: RemotingClient::new(Arc::new(RejectAll), ConnectionOptions::default()),
             config,
             store,

@@ -8,7 +8,10 @@ use apogee_codec::codes::{request as rc, response};
 use apogee_codec::RemotingCommand;
 use futures::future::BoxFuture;
 
-use super::{admin, client, offsets, pull, query, send, BrokerInner};
+use super::{
+    admin, client, consumer_admin, offsets, pull, query, rebalance_lock, send, send_back,
+    BrokerInner,
+};
 use crate::remoting::{Connection, Handler, Reply};
 
 /// Handler for one broker port.
@@ -68,6 +71,13 @@ impl Handler for BrokerProcessor {
                 | rc::GET_CONSUMER_LIST_BY_GROUP
                 | rc::CHECK_CLIENT_CONFIG => client::process(b, &conn, req).await,
                 rc::QUERY_MESSAGE | rc::VIEW_MESSAGE_BY_ID => query::process(b, &conn, req).await,
+                rc::CONSUMER_SEND_MSG_BACK => send_back::process(b, &conn, req).await,
+                rc::LOCK_BATCH_MQ | rc::UNLOCK_BATCH_MQ => {
+                    rebalance_lock::process(b, &conn, req).await
+                }
+                code if consumer_admin::handles(code) => {
+                    consumer_admin::process(b, &conn, req).await
+                }
                 _ => admin::process(b, &conn, req).await,
             }
         })
