@@ -25,6 +25,7 @@ pub mod pull;
 pub mod query;
 pub mod rebalance_lock;
 pub mod registration;
+pub mod schedule;
 pub mod send;
 pub mod send_back;
 
@@ -171,6 +172,7 @@ impl Broker {
         }
         client_manager::start_housekeeping(&inner);
         offsets::start_persisting(&inner);
+        schedule::start(&inner);
         registration::start(&inner);
         info!(
             "broker {} (cluster {}) serving on {} with the {} executor",
@@ -209,6 +211,7 @@ impl Broker {
             }
         }
         i.pull_hold.wake_all();
+        schedule::shutdown(i).await;
         if let Err(e) = i.configs.persist_all() {
             warn!("persisting config files at shutdown: {e}");
         }
