@@ -12,6 +12,10 @@
 //! * `query`: QUERY_MESSAGE, VIEW_MESSAGE_BY_ID.
 //! * `admin`: topic administration and the admin requests.
 //! * `registration`: REGISTER_BROKER / UNREGISTER_BROKER to the name servers.
+//! * `send_back`, `rebalance_lock`, `consumer_admin`: retries/DLQ, orderly locks, consumer
+//!   administration and relays to clients.
+//! * `schedule`: delayed delivery, one actor per delay level.
+//! * `transaction`: END_TRANSACTION, op messages and the check-back service.
 
 pub mod admin;
 pub mod client;
@@ -28,6 +32,7 @@ pub mod registration;
 pub mod schedule;
 pub mod send;
 pub mod send_back;
+pub mod transaction;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -173,6 +178,7 @@ impl Broker {
         client_manager::start_housekeeping(&inner);
         offsets::start_persisting(&inner);
         schedule::start(&inner);
+        transaction::start(&inner);
         registration::start(&inner);
         info!(
             "broker {} (cluster {}) serving on {} with the {} executor",
@@ -212,6 +218,7 @@ impl Broker {
         }
         i.pull_hold.wake_all();
         schedule::shutdown(i).await;
+        transaction::stop(i).await;
         if let Err(e) = i.configs.persist_all() {
             warn!("persisting config files at shutdown: {e}");
         }

@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 
 use super::{
     admin, client, consumer_admin, offsets, pull, query, rebalance_lock, send, send_back,
-    BrokerInner,
+    transaction, BrokerInner,
 };
 use crate::remoting::{Connection, Handler, Reply};
 
@@ -71,6 +71,7 @@ impl Handler for BrokerProcessor {
                 | rc::GET_CONSUMER_LIST_BY_GROUP
                 | rc::CHECK_CLIENT_CONFIG => client::process(b, &conn, req).await,
                 rc::QUERY_MESSAGE | rc::VIEW_MESSAGE_BY_ID => query::process(b, &conn, req).await,
+                rc::END_TRANSACTION => transaction::process(b, &conn, req).await,
                 rc::CONSUMER_SEND_MSG_BACK => send_back::process(b, &conn, req).await,
                 rc::LOCK_BATCH_MQ | rc::UNLOCK_BATCH_MQ => {
                     rebalance_lock::process(b, &conn, req).await
