@@ -414,6 +414,42 @@ impl MappedFile {
         }
     }
 
+    /// Fault in the not-yet-written pages for writing with `MADV_POPULATE_WRITE`, which never
+    /// changes their contents — so it may run while a writer appends. False when the kernel
+    /// does not support it (then nothing was done).
+    pub fn populate_concurrently(&self) -> bool {
+        let start = self.wrote_position().next_multiple_of(OS_PAGE_SIZE);
+        if start >= self.size {
+            return true;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            self.map
+                .advise_range(memmap2::Advice::PopulateWrite, start, self.size - start)
+                .is_ok()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            false
+        }
+    }
+
+    /// Whether [`MappedFile::populate_concurrently`] works here (probes one page).
+    pub fn can_populate_concurrently(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            self.size >= OS_PAGE_SIZE
+                && self
+                    .map
+                    .advise_range(memmap2::Advice::PopulateWrite, 0, OS_PAGE_SIZE)
+                    .is_ok()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            false
+        }
+    }
+
     /// Delete the file from disk. The mapping stays valid for holders of an `Arc`.
     pub fn destroy(&self) -> io::Result<()> {
         if self.destroyed.swap(true, Ordering::AcqRel) {

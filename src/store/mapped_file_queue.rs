@@ -50,11 +50,21 @@ impl Preallocator {
             .name("apogee-prealloc".into())
             .spawn(move || {
                 while let Ok((offset, generation)) = rx.recv() {
+                    // With MADV_POPULATE_WRITE the file is handed over at once and its pages are
+                    // populated afterwards (populating never changes contents, so it can overlap
+                    // appends): an appender never waits for a whole file to be touched.
+                    // Without it, pages are touched by writing zeros, before the hand-over.
+                    let mut populate_after = None;
                     let res = MappedFile::create(&fs, &dir, offset, file_size).map(|f| {
+                        let f = Arc::new(f);
                         if touch {
-                            f.pre_touch();
+                            if f.can_populate_concurrently() {
+                                populate_after = Some(Arc::clone(&f));
+                            } else {
+                                f.pre_touch();
+                            }
                         }
-                        Arc::new(f)
+                        f
                     });
                     if let Err(e) = &res {
                         warn!("pre-allocating {} at {offset} failed: {e}", dir.display());
@@ -69,6 +79,9 @@ impl Preallocator {
                         }
                     }
                     cv.notify_all();
+                    if let Some(f) = populate_after {
+                        f.populate_concurrently();
+                    }
                 }
             })?;
         Ok(Preallocator {
@@ -298,10 +311,25 @@ impl MappedFileQueue {
         )?))
     }
 
-    /// Ask the background allocator to prepare the file after the current last one.
+    /// Ask the background allocator to prepare the file after the current last one (the
+    /// first file, for an empty queue), so that no append waits for a file to be created.
     pub fn prepare_next(&self) {
-        if let (Some(p), Some(last)) = (&self.prealloc, self.last()) {
-            p.request(last.from_offset() + self.file_size as u64);
+        let Some(p) = &self.prealloc else {
+            return;
+        };
+        match self.last() {
+            Some(last) if last.is_full() => p.request(last.from_offset() + self.file_size as u64),
+            Some(last) => {
+                p.request(last.from_offset() + self.file_size as u64);
+                // The current file may have been loaded from disk: populate its free tail.
+                let last = Arc::clone(&last);
+                let _ = std::thread::Builder::new()
+                    .name("apogee-populate".into())
+                    .spawn(move || {
+                        last.populate_concurrently();
+                    });
+            }
+            None => p.request(0),
         }
     }
 
