@@ -1,7 +1,9 @@
 //! Apogee: a RocketMQ-compatible name server and broker.
 
+pub mod bench;
 pub mod broker;
 pub mod config_macro;
+pub mod filter;
 pub mod namesrv;
 pub mod remoting;
 pub mod rt;

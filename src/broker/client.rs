@@ -9,9 +9,9 @@
 //!   (heartbeat v2 is not advertised). An absent or empty body is an empty heartbeat.
 //! * UNREGISTER_CLIENT (35): drop this connection from the named groups.
 //! * GET_CONSUMER_LIST_BY_GROUP (38): the group's client ids; SYSTEM_ERROR when none.
-//! * CHECK_CLIENT_CONFIG (46): TAG subscriptions pass; others are refused (SYSTEM_ERROR while
-//!   `enablePropertyFilter` is off; SUBSCRIPTION_PARSE_FAILED otherwise, as there is no SQL92
-//!   engine to compile them).
+//! * CHECK_CLIENT_CONFIG (46): TAG subscriptions pass; others need `enablePropertyFilter`
+//!   (else SYSTEM_ERROR) and an expression that compiles (else SUBSCRIPTION_PARSE_FAILED with
+//!   the parse error as remark).
 
 use std::sync::Arc;
 
@@ -212,17 +212,19 @@ fn check_client_config(b: &BrokerInner, req: &RemotingCommand) -> Reply {
         )
         .into();
     }
-    warn!(
-        "client {}@{} subscribes with {} ({}), which this broker cannot evaluate",
-        body.client_id, body.group, sub.expression_type, sub.sub_string
-    );
-    RemotingCommand::error_to(
-        req,
-        response::SUBSCRIPTION_PARSE_FAILED,
-        format!(
-            "{} expressions are not supported by this broker",
-            sub.expression_type
-        ),
-    )
-    .into()
+    match crate::filter::compile_subscription(&sub.expression_type, &sub.sub_string) {
+        Ok(_) => RemotingCommand::success_to(req).into(),
+        Err(e) => {
+            warn!(
+                "client {}@{} filter message, but failed to compile expression! sub={} ({}), error={e}",
+                body.client_id, body.group, sub.sub_string, sub.expression_type
+            );
+            RemotingCommand::error_to(
+                req,
+                response::SUBSCRIPTION_PARSE_FAILED,
+                format!("Invalid MessageSelector. {e}"),
+            )
+            .into()
+        }
+    }
 }

@@ -39,6 +39,7 @@ use log::{debug, info, warn};
 
 use super::pull::TagCodeFilter;
 use super::BrokerInner;
+use crate::filter::{compile_subscription, Sql92Filter};
 use crate::remoting::Connection;
 use crate::rt;
 
@@ -94,17 +95,25 @@ impl ClientChannel {
     }
 }
 
-/// A subscription as registered by heartbeat, with its broker-side tag filter.
+/// A subscription as registered by heartbeat, with its broker-side tag filter and, for a
+/// non-TAG subscription, its compiled SQL92 filter (Java's `ConsumerFilterData`; `None` when
+/// the expression does not compile).
 #[derive(Debug)]
 pub struct RegisteredSubscription {
     pub data: SubscriptionData,
     pub filter: TagCodeFilter,
+    pub sql: Option<Arc<Sql92Filter>>,
 }
 
 impl RegisteredSubscription {
     pub fn new(data: SubscriptionData) -> Self {
         let filter = TagCodeFilter::from_subscription(&data);
-        RegisteredSubscription { data, filter }
+        let sql = if data.is_tag_type() {
+            None
+        } else {
+            compile_subscription(&data.expression_type, &data.sub_string).ok()
+        };
+        RegisteredSubscription { data, filter, sql }
     }
 }
 

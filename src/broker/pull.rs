@@ -4,8 +4,9 @@
 //! auto-created, consume enabled; topic exists and is readable; queue id in range; the
 //! subscription — from the header when flag 0x4 is set, else the one registered by heartbeat
 //! (group online, broadcast allowed, topic subscribed, registered `subVersion` not older than
-//! the request's); non-TAG expressions are refused (no SQL92 engine yet). Then the store is
-//! read through a tag-code filter and its status mapped to a response code and
+//! the request's); SQL92 expressions are compiled (header) or taken compiled from the
+//! registration, and need `enablePropertyFilter`. Then the store is read through the tag-code
+//! filter or the SQL92 filter and its status mapped to a response code and
 //! `nextBeginOffset` (§5.2). Every answer with codes 0/19/20/21 carries all four header fields;
 //! the remark is the store status name.
 //!
@@ -31,6 +32,7 @@ use super::client_manager::now_ms;
 use super::long_polling;
 use super::processor::bad_header;
 use super::BrokerInner;
+use crate::filter::{compile_subscription, Sql92Filter};
 use crate::remoting::{Connection, Reply};
 use crate::rt;
 use crate::store::config_files::topics::{perm, OFFSET_MOVED_EVENT};
@@ -200,20 +202,41 @@ pub fn run(
         );
     }
 
-    // The subscription.
+    // The subscription. For SQL92, `filter` (also what a held pull is woken by) matches every
+    // tag and `sql` filters the records.
+    let mut sql: Option<Arc<Sql92Filter>> = None;
     let filter = if h.has_subscription_flag() {
         let et = h.expression_type.as_deref().unwrap_or("");
         if !is_tag_type(et) {
-            if h.subscription.as_deref().is_none_or(str::is_empty) {
+            let expr = h.subscription.as_deref().unwrap_or("");
+            if expr.is_empty() {
                 return error(
                     req,
                     response::SUBSCRIPTION_PARSE_FAILED,
                     "parse the consumer's subscription failed",
                 );
             }
-            return non_tag_refused(b, req, et);
+            if !cfg.enable_property_filter {
+                return non_tag_refused(req, et);
+            }
+            match compile_subscription(et, expr) {
+                Ok(f) => sql = Some(f),
+                Err(e) => {
+                    warn!(
+                        "parse the consumer's subscription [{expr}] failed, group: {}: {e}",
+                        h.consumer_group
+                    );
+                    return error(
+                        req,
+                        response::SUBSCRIPTION_PARSE_FAILED,
+                        format!("parse the consumer's subscription failed: {e}"),
+                    );
+                }
+            }
+            TagCodeFilter::all()
+        } else {
+            TagCodeFilter::from_expression(h.subscription.as_deref())
         }
-        TagCodeFilter::from_expression(h.subscription.as_deref())
     } else {
         let Some((model, sub)) = b.clients.consumer_subscription(&h.consumer_group, &h.topic)
         else {
@@ -260,18 +283,26 @@ pub fn run(
             );
         }
         if !sub.data.is_tag_type() {
-            if cfg.enable_property_filter {
-                // Java keeps compiled filter data per group; without an SQL92 engine there
-                // never is any.
+            // Compiled at registration; absent when the expression did not compile.
+            let Some(f) = &sub.sql else {
                 return error(
                     req,
                     response::FILTER_DATA_NOT_EXIST,
                     "The broker's consumer filter data is not exist!Your expression may be wrong!",
                 );
+            };
+            if !cfg.enable_property_filter {
+                return non_tag_refused(req, &sub.data.expression_type);
             }
-            return non_tag_refused(b, req, &sub.data.expression_type);
+            sql = Some(Arc::clone(f));
+            TagCodeFilter::all()
+        } else {
+            sub.filter.clone()
         }
-        sub.filter.clone()
+    };
+    let store_filter: &dyn MessageFilter = match &sql {
+        Some(f) => f.as_ref(),
+        None => &filter,
     };
 
     let Some(result) = b.store.get_message(
@@ -279,7 +310,7 @@ pub fn run(
         h.queue_id,
         h.queue_offset,
         usize::try_from(h.max_msg_nums).unwrap_or(0),
-        &filter,
+        store_filter,
     ) else {
         commit_offset(b, h, from_network);
         return error(req, response::SYSTEM_ERROR, "store getMessage return null");
@@ -373,22 +404,13 @@ fn commit_offset(b: &BrokerInner, h: &PullMessageRequestHeader, from_network: bo
     }
 }
 
-/// A non-TAG (SQL92) subscription: refused (SYSTEM_ERROR as Java when the property filter is
-/// off; with it on there is still no engine to evaluate it).
-fn non_tag_refused(b: &BrokerInner, req: &RemotingCommand, expression_type: &str) -> Step {
-    if b.config.enable_property_filter {
-        error(
-            req,
-            response::SUBSCRIPTION_PARSE_FAILED,
-            format!("{expression_type} expressions are not supported by this broker"),
-        )
-    } else {
-        error(
-            req,
-            response::SYSTEM_ERROR,
-            format!("The broker does not support consumer to filter message by {expression_type}"),
-        )
-    }
+/// A non-TAG (SQL92) subscription while `enablePropertyFilter` is off: SYSTEM_ERROR, as Java.
+fn non_tag_refused(req: &RemotingCommand, expression_type: &str) -> Step {
+    error(
+        req,
+        response::SYSTEM_ERROR,
+        format!("The broker does not support consumer to filter message by {expression_type}"),
+    )
 }
 
 /// Store an `OffsetMovedEvent` in `OFFSET_MOVED_EVENT` (tags and keys = group), as a Java

@@ -291,7 +291,9 @@ async fn read_loop(
         loop {
             match decoder.decode(&mut buf) {
                 Ok(Some(frame)) => {
-                    let opaque = peek_opaque(&frame);
+                    // Kept (cheap refcount clones) only to find the opaque if decoding fails.
+                    let st = frame.serialize_type;
+                    let header = frame.header.clone();
                     match RemotingCommand::from_frame(frame) {
                         Ok(cmd) => {
                             if !cmd.is_response() && slots_tx.send(()).await.is_err() {
@@ -301,6 +303,11 @@ async fn read_loop(
                         }
                         Err(e) => {
                             warn!("{conn:?}: undecodable command: {e}; closing");
+                            let opaque = peek_opaque(&apogee_codec::RawFrame {
+                                serialize_type: st,
+                                header,
+                                body: bytes::Bytes::new(),
+                            });
                             if let Some(opaque) = opaque {
                                 let mut resp =
                                     RemotingCommand::request(response::SYSTEM_ERROR, opaque);

@@ -40,6 +40,10 @@ pub fn configs(
         max_hash_slot_num: 1000,
         max_index_num: 4000,
         warm_maped_file_enable: false,
+        // Tests must not depend on how full the host's disk is.
+        disk_max_used_space_ratio: 95,
+        disk_space_warning_level_ratio: 100,
+        disk_space_clean_forcibly_ratio: 100,
         ..Default::default()
     };
     (b, s)

@@ -20,6 +20,10 @@ fn fixture_config(root: &Path) -> MessageStoreConfig {
         ("maxHashSlotNum", "1000"),
         ("maxIndexNum", "4000"),
         ("fileReservedTime", "1000000"),
+        // Tests must not depend on how full the host's disk is.
+        ("diskMaxUsedSpaceRatio", "95"),
+        ("diskSpaceWarningLevelRatio", "100"),
+        ("diskSpaceCleanForciblyRatio", "100"),
     ] {
         assert_eq!(c.set(k, v), Ok(true));
     }
