@@ -4,6 +4,7 @@ client x scenario, then `N passed, N failed`.
     python run_compat.py --bin-dir <dir with apogee, mqnamesrv, mqbroker>
 """
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -17,6 +18,17 @@ CLIENTS = [
     ("cpp-core-0.4.4", os.path.join(HERE, "scenarios_cpp_core.py"),
      ["sync-send+push-consume"]),
 ]
+
+
+def load_clients_json(directory):
+    """Clients described by <directory>/clients.json: each entry's `argv` is a command line
+    with the placeholders {dir}, {scenario}, {namesrv} and {broker}."""
+    with open(os.path.join(directory, "clients.json")) as f:
+        return [(c["client"], [a.replace("{dir}", directory) for a in c["argv"]], c["scenarios"])
+                for c in json.load(f)]
+
+
+CLIENTS += load_clients_json(os.path.join(os.path.dirname(HERE), "node"))
 
 
 def free_port_pair():
@@ -107,9 +119,14 @@ class Node:
 
 def run_scenario(script, sc, node, timeout):
     """Run one scenario in its own process; returns `ok` or `fail <why>`."""
+    if isinstance(script, list):  # an argv template from a clients.json
+        argv = [a.replace("{scenario}", sc).replace("{namesrv}", node.namesrv)
+                .replace("{broker}", node.broker) for a in script]
+    else:
+        argv = [sys.executable, script, sc, node.namesrv, node.broker]
     try:
         out = subprocess.run(
-            [sys.executable, script, sc, node.namesrv, node.broker],
+            argv,
             capture_output=True, text=True, timeout=timeout, cwd=HERE).stdout
     except subprocess.TimeoutExpired as e:
         out = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
