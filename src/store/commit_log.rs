@@ -86,8 +86,32 @@ impl CommitLog {
         poison: Arc<Poison>,
         pool: Option<Arc<TransientStorePool>>,
     ) -> io::Result<Self> {
+        Self::new_with_warm(
+            fs,
+            dir,
+            file_size,
+            max_message_size,
+            preallocate,
+            false,
+            poison,
+            pool,
+        )
+    }
+
+    /// As [`CommitLog::new`]; `warm` populates whole new files (`warmMapedFileEnable`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_with_warm(
+        fs: &Fs,
+        dir: &std::path::Path,
+        file_size: usize,
+        max_message_size: usize,
+        preallocate: bool,
+        warm: bool,
+        poison: Arc<Poison>,
+        pool: Option<Arc<TransientStorePool>>,
+    ) -> io::Result<Self> {
         fs.create_dir_all(dir)?;
-        let mut queue = MappedFileQueue::new(fs, dir, file_size, preallocate)?;
+        let mut queue = MappedFileQueue::new_with_warm(fs, dir, file_size, preallocate, warm)?;
         if let Some(p) = pool {
             queue = queue.with_transient_pool(p);
         }
@@ -451,7 +475,11 @@ impl CommitLog {
                 }
             });
             match outcome {
-                Ok(Some(at)) => return Ok(at),
+                Ok(Some(at)) => {
+                    let old = (at - file.from_offset()) as usize;
+                    self.queue.populate_ahead(&file, old, old + len);
+                    return Ok(at);
+                }
                 Ok(None) => continue,
                 Err(e) => return Err((PutMessageStatus::UnknownError, e)),
             }

@@ -434,6 +434,26 @@ impl MappedFile {
         }
     }
 
+    /// Fault in `[from, from+len)` (clipped to the file) for writing; safe while a writer
+    /// appends (contents never change). False when unsupported.
+    pub fn populate_range(&self, from: usize, len: usize) -> bool {
+        let from = from.next_multiple_of(OS_PAGE_SIZE).min(self.size);
+        let end = from.saturating_add(len).min(self.size);
+        if end <= from {
+            return true;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            self.map
+                .advise_range(memmap2::Advice::PopulateWrite, from, end - from)
+                .is_ok()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            false
+        }
+    }
+
     /// Whether [`MappedFile::populate_concurrently`] works here (probes one page).
     pub fn can_populate_concurrently(&self) -> bool {
         #[cfg(target_os = "linux")]

@@ -31,19 +31,36 @@ struct Prepared {
     files: HashMap<u64, io::Result<Arc<MappedFile>>>,
 }
 
-/// Creates the next file of a queue in the background, pre-touched, so that rolling over
-/// never blocks an appender on file creation or page faults.
+/// How far ahead of the write position pages are kept populated, and in which steps.
+pub const POPULATE_WINDOW: usize = 32 * 1024 * 1024;
+pub const POPULATE_STEP: usize = 4 * 1024 * 1024;
+
+/// Creates the next file of a queue in the background, and keeps the pages just ahead of the
+/// write position populated (a window of [`POPULATE_WINDOW`] bytes), so that appends neither
+/// wait for a file to be created nor page-fault — without populating (and so writing back)
+/// whole 1 GiB files of zeros. With `warmMapedFileEnable` a new file is populated entirely.
 ///
 /// Invariant: a file finished for an older generation (requested before a truncation) is
 /// deleted instead of being offered.
 pub struct Preallocator {
     tx: Mutex<mpsc::Sender<(u64, u64)>>,
+    populate_tx: Mutex<mpsc::Sender<(Arc<MappedFile>, usize, usize)>>,
     ready: Arc<(Mutex<Prepared>, Condvar)>,
 }
 
 impl Preallocator {
     fn start(fs: Fs, dir: PathBuf, file_size: usize, touch: bool) -> io::Result<Self> {
         let (tx, rx) = mpsc::channel::<(u64, u64)>();
+        let (populate_tx, populate_rx) = mpsc::channel::<(Arc<MappedFile>, usize, usize)>();
+        std::thread::Builder::new()
+            .name("apogee-populate".into())
+            .spawn(move || {
+                while let Ok((file, from, len)) = populate_rx.recv() {
+                    if !file.is_destroyed() {
+                        file.populate_range(from, len);
+                    }
+                }
+            })?;
         let ready: Arc<(Mutex<Prepared>, Condvar)> = Arc::default();
         let ready2 = Arc::clone(&ready);
         std::thread::Builder::new()
@@ -57,12 +74,10 @@ impl Preallocator {
                     let mut populate_after = None;
                     let res = MappedFile::create(&fs, &dir, offset, file_size).map(|f| {
                         let f = Arc::new(f);
-                        if touch {
-                            if f.can_populate_concurrently() {
-                                populate_after = Some(Arc::clone(&f));
-                            } else {
-                                f.pre_touch();
-                            }
+                        if f.can_populate_concurrently() {
+                            populate_after = Some(Arc::clone(&f));
+                        } else if touch {
+                            f.pre_touch();
                         }
                         f
                     });
@@ -80,12 +95,17 @@ impl Preallocator {
                     }
                     cv.notify_all();
                     if let Some(f) = populate_after {
-                        f.populate_concurrently();
+                        if touch {
+                            f.populate_concurrently();
+                        } else {
+                            f.populate_range(0, POPULATE_WINDOW);
+                        }
                     }
                 }
             })?;
         Ok(Preallocator {
             tx: Mutex::new(tx),
+            populate_tx: Mutex::new(populate_tx),
             ready,
         })
     }
@@ -156,12 +176,24 @@ impl MappedFileQueue {
     /// A queue over `dir`; nothing is read until [`MappedFileQueue::load`].
     /// With `preallocate`, the next file is created (and pre-touched) in the background.
     pub fn new(fs: &Fs, dir: &Path, file_size: usize, preallocate: bool) -> io::Result<Self> {
+        Self::new_with_warm(fs, dir, file_size, preallocate, false)
+    }
+
+    /// As [`MappedFileQueue::new`]; with `warm`, new files are populated entirely
+    /// (`warmMapedFileEnable`), not only a window ahead of the write position.
+    pub fn new_with_warm(
+        fs: &Fs,
+        dir: &Path,
+        file_size: usize,
+        preallocate: bool,
+        warm: bool,
+    ) -> io::Result<Self> {
         let prealloc = if preallocate {
             Some(Preallocator::start(
                 fs.clone(),
                 dir.to_owned(),
                 file_size,
-                true,
+                warm,
             )?)
         } else {
             None
@@ -311,6 +343,25 @@ impl MappedFileQueue {
         )?))
     }
 
+    /// An append moved `file`'s write position from `old` to `new`: when it crossed a
+    /// [`POPULATE_STEP`] boundary, have the next step at [`POPULATE_WINDOW`] distance
+    /// populated in the background. Cheap when no boundary is crossed.
+    pub fn populate_ahead(&self, file: &Arc<MappedFile>, old: usize, new: usize) {
+        if old / POPULATE_STEP == new / POPULATE_STEP {
+            return;
+        }
+        let Some(p) = &self.prealloc else {
+            return;
+        };
+        let target = (new / POPULATE_STEP) * POPULATE_STEP + POPULATE_WINDOW;
+        if target - POPULATE_STEP >= file.file_size() {
+            return;
+        }
+        if let Ok(tx) = p.populate_tx.lock() {
+            let _ = tx.send((Arc::clone(file), target - POPULATE_STEP, POPULATE_STEP));
+        }
+    }
+
     /// Ask the background allocator to prepare the file after the current last one (the
     /// first file, for an empty queue), so that no append waits for a file to be created.
     pub fn prepare_next(&self) {
@@ -321,13 +372,12 @@ impl MappedFileQueue {
             Some(last) if last.is_full() => p.request(last.from_offset() + self.file_size as u64),
             Some(last) => {
                 p.request(last.from_offset() + self.file_size as u64);
-                // The current file may have been loaded from disk: populate its free tail.
-                let last = Arc::clone(&last);
-                let _ = std::thread::Builder::new()
-                    .name("apogee-populate".into())
-                    .spawn(move || {
-                        last.populate_concurrently();
-                    });
+                // The current file may have been loaded from disk: populate just ahead of its
+                // write position.
+                let from = last.wrote_position();
+                if let Ok(tx) = p.populate_tx.lock() {
+                    let _ = tx.send((Arc::clone(&last), from, POPULATE_WINDOW));
+                }
             }
             None => p.request(0),
         }

@@ -124,12 +124,15 @@ impl MessageStore {
             ))
         });
         let commit_log = Arc::new(
-            CommitLog::new(
+            CommitLog::new_with_warm(
                 &fs,
                 &config.commit_log_dir(),
                 config.mapped_file_size_commit_log,
                 config.max_message_size,
-                config.warm_maped_file_enable && pool.is_none(),
+                // The pre-allocator always runs (file creation and the populate window); the
+                // transient pool needs neither.
+                pool.is_none(),
+                config.warm_maped_file_enable,
                 Arc::clone(&poison),
                 pool.clone(),
             )

@@ -71,8 +71,9 @@ config_struct! {
         message_delay_level: String = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h".into() => "messageDelayLevel",
         flush_delay_offset_interval: u64 = 1000 * 10 => "flushDelayOffsetInterval",
         clean_file_forcibly_enable: bool = true => "cleanFileForciblyEnable",
-        /// Pre-touch every page of a newly allocated CommitLog file (in the background).
-        warm_maped_file_enable: bool = true => "warmMapedFileEnable",
+        /// Populate every page of a newly allocated CommitLog file (in the background). Off
+        /// (Java's default): only a window just ahead of the write position is populated.
+        warm_maped_file_enable: bool = false => "warmMapedFileEnable",
         offset_check_in_slave: bool = false => "offsetCheckInSlave",
         duplication_enable: bool = false => "duplicationEnable",
         os_page_cache_busy_time_out_mills: u64 = 1000 => "osPageCacheBusyTimeOutMills",
