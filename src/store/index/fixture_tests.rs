@@ -256,7 +256,7 @@ fn rebuilding_from_the_manifest_reproduces_java_bytes() {
     }
     // The first file is named like Java's (the clock is the Java file's creation time; the
     // fixture machine ran on UTC, like this one if TZ is unset and /etc/localtime is UTC).
-    let expected = super::local_time::index_file_name(1_795_520_097_998);
+    let expected = crate::store::sys::time_to_file_name(1_795_520_097_998);
     assert_eq!(ours[0].file_name(), expected);
     // Hash and slot of a sample agree with the Java file's chain heads.
     let m = &msgs[0];

@@ -20,7 +20,6 @@ use log::{error, info, warn};
 
 use super::build_key;
 use super::index_file::{index_file_size, IndexError, IndexFile};
-use super::local_time;
 use crate::store::dispatch_request::DispatchRequest;
 use crate::store::fs::Fs;
 use crate::store::store_config::MessageStoreConfig;
@@ -82,7 +81,7 @@ impl IndexService {
             files: RwLock::new(Vec::new()),
             writer: Mutex::new(()),
             create_retry_delay: Duration::from_secs(1),
-            clock: local_time::now_millis,
+            clock: crate::store::sys::now_ms,
         })
     }
 
@@ -406,7 +405,7 @@ fn is_numeric_name(name: &str) -> bool {
 /// not sort after the newest existing name (same millisecond, clock moved back), in which case
 /// the newest name plus one, keeping its width.
 pub fn next_file_name(now_ms: i64, last: Option<&str>) -> String {
-    let candidate = local_time::index_file_name(now_ms);
+    let candidate = crate::store::sys::time_to_file_name(now_ms);
     let Some(last) = last else {
         return candidate;
     };
@@ -470,7 +469,7 @@ mod tests {
         // A later time is used as is.
         assert_eq!(
             next_file_name(T0 + 1000, Some(&a)),
-            local_time::index_file_name(T0 + 1000)
+            crate::store::sys::time_to_file_name(T0 + 1000)
         );
         assert_eq!(
             next_file_name(T0, Some("99999999999999999")),

@@ -21,12 +21,11 @@
 //!   real keys of the records they read.
 //!
 //! Module map: [`index_file`] (one mapped file, one writer + concurrent readers),
-//! [`index_service`] (the list of files: load/prune, build, roll over, query, expiry),
-//! [`local_time`] (the local-time file names Java uses, without a time-zone dependency).
+//! [`index_service`] (the list of files: load/prune, build, roll over, query, expiry).
+//! File names are the creation time in local time (`store::sys::time_to_file_name`).
 
 pub mod index_file;
 pub mod index_service;
-pub mod local_time;
 
 #[cfg(test)]
 mod fixture_tests;
