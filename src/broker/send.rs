@@ -116,7 +116,7 @@ async fn send(
 
 /// SYSTEM_BUSY when the store asks for flow control. Java writes this answer from its
 /// framework, in the server's default serialization (JSON), not the request's.
-fn flow_control(b: &BrokerInner, req: &RemotingCommand) -> Option<RemotingCommand> {
+pub(crate) fn flow_control(b: &BrokerInner, req: &RemotingCommand) -> Option<RemotingCommand> {
     let busy = b.store.is_os_page_cache_busy() || b.store.transient_buffers_available() == Some(0);
     busy.then(|| {
         let mut r = RemotingCommand::error_to(req, response::SYSTEM_BUSY, REJECT_REQUEST_REMARK);
@@ -356,7 +356,7 @@ fn java_topic_config_string(tc: &TopicConfig) -> String {
 }
 
 /// A number in `[0, n)` (n > 0); for picking a queue, so cheap and well spread is enough.
-fn random_below(n: i32) -> i32 {
+pub(crate) fn random_below(n: i32) -> i32 {
     static STATE: AtomicU64 = AtomicU64::new(0);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

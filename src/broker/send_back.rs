@@ -31,16 +31,15 @@
 //! 8. PUT_OK → SUCCESS (no header); any other store status → SYSTEM_ERROR whose remark is the
 //!    Java status name. One-way requests are processed the same and not answered.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use apogee_codec::codes::{response, version};
 use apogee_codec::header::ConsumerSendMsgBackRequestHeader;
 use apogee_codec::message::{decode_record, keys, MessageProperties};
-use apogee_codec::{RemotingCommand, SerializeType};
+use apogee_codec::RemotingCommand;
 use log::{info, warn};
 
-use super::send::REJECT_REQUEST_REMARK;
+use super::send::{flow_control, random_below};
 use super::BrokerInner;
 use crate::remoting::{Connection, Reply};
 use crate::store::config_files::topics::{dlq_topic, perm, retry_topic, DLQ_NUMS_PER_GROUP};
@@ -69,17 +68,6 @@ pub async fn process(b: &Arc<BrokerInner>, _conn: &Arc<Connection>, req: Remotin
     } else {
         resp.into()
     }
-}
-
-/// SYSTEM_BUSY when the store asks for flow control (the send processor's `rejectRequest`,
-/// which covers this code too), in the framework's JSON.
-fn flow_control(b: &BrokerInner, req: &RemotingCommand) -> Option<RemotingCommand> {
-    let busy = b.store.is_os_page_cache_busy() || b.store.transient_buffers_available() == Some(0);
-    busy.then(|| {
-        let mut r = RemotingCommand::error_to(req, response::SYSTEM_BUSY, REJECT_REQUEST_REMARK);
-        r.serialize_type = SerializeType::Json;
-        r
-    })
 }
 
 fn error(req: &RemotingCommand, code: i32, remark: impl Into<String>) -> RemotingCommand {
@@ -278,23 +266,6 @@ pub fn java_status_name(s: PutMessageStatus) -> &'static str {
         PutMessageStatus::OsPageCacheBusy => "OS_PAGECACHE_BUSY",
         PutMessageStatus::UnknownError => "UNKNOWN_ERROR",
     }
-}
-
-/// A number in `[0, n)` (any `n ≤ 0` counts as 1); only for spreading retries over queues.
-fn random_below(n: i32) -> i32 {
-    static STATE: AtomicU64 = AtomicU64::new(0x2545_F491_4F6C_DD1D);
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(0);
-    let mut z = STATE
-        .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
-        .wrapping_add(seed);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    let n = u64::from(n.max(1).unsigned_abs());
-    i32::try_from(z % n).unwrap_or(0)
 }
 
 #[cfg(test)]
