@@ -252,11 +252,15 @@ fn do_reput(s: &Shared) {
         let Some((file, pos)) = cl.data_from(from) else {
             return;
         };
+        // Read "full" before slicing: with a write buffer the readable end moves when a
+        // commit lands, and a file found full *after* an empty slice may still hold records
+        // that slice did not see.
+        let full_before = file.is_readable_full();
         let Some(data) = file.slice_from(pos) else {
             return;
         };
         if data.is_empty() {
-            if file.is_readable_full() {
+            if full_before {
                 s.reput_from
                     .store(cl.roll_next_file(from), Ordering::Release);
                 continue;

@@ -800,13 +800,15 @@ impl MessageStore {
                 let _ = h.join();
             }
         }
-        i.dispatcher.wait_caught_up(Duration::from_secs(5));
-        i.dispatcher.shutdown();
+        // Commit write buffers and flush first (no more puts are accepted), so that the
+        // dispatcher's last catch-up sees every byte.
         if let Ok(mut f) = i.flush.lock() {
             if let Some(mut f) = f.take() {
                 f.shutdown();
             }
         }
+        i.dispatcher.wait_caught_up(Duration::from_secs(5));
+        i.dispatcher.shutdown();
         let cq_ok = flush_cqs(i, 0, true).is_ok();
         if let Err(e) = i.index.flush() {
             warn!("index flush at shutdown failed: {e}");

@@ -566,7 +566,10 @@ fn transient_store_pool_commits_and_recycles_buffers() {
             decode_record(&r.messages[0]).unwrap().0.body,
             &[599u16 as u8; 300][..]
         );
+        let r = store.get_message("TP", 0, 0, 1, &AcceptAll).unwrap();
+        assert_eq!(r.status, GetMessageStatus::Found, "before restart: {r:?}");
         store.shutdown();
+        assert!(!cfg.abort_path().exists(), "clean shutdown");
     }
     let store = MessageStore::open(cfg, Fs::real()).unwrap();
     assert_eq!(store.max_offset_in_queue("TP", 0), 600);
