@@ -17,7 +17,6 @@
 
 use std::collections::BTreeMap;
 use std::process::exit;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use apogee::namesrv::{NameServer, NamesrvConfig};
@@ -97,26 +96,8 @@ fn load_config_file(
     Ok(extra)
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_sig: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    STOP.store(true, Ordering::SeqCst);
-}
-
-fn install_signal_handlers() {
-    let handler = on_signal as extern "C" fn(libc::c_int);
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: `on_signal` only performs an atomic store, which is async-signal-safe, and
-        // it stays valid for the life of the process.
-        let prev = unsafe { libc::signal(sig, handler as libc::sighandler_t) };
-        if prev == libc::SIG_ERR {
-            log::warn!("cannot install the handler for signal {sig}");
-        }
-    }
-}
-
 fn main() {
+    apogee::signals::block_termination_signals();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
 
     let args = match parse_args(std::env::args().skip(1)) {
@@ -152,7 +133,6 @@ fn main() {
         exit(0);
     }
 
-    install_signal_handlers();
     let code = rt::block_on(async move {
         let ns = match NameServer::start_with(config, extra).await {
             Ok(ns) => ns,
@@ -166,9 +146,7 @@ fn main() {
             ns.local_addr(),
             rt::executor_name()
         );
-        while !STOP.load(Ordering::SeqCst) {
-            rt::sleep(Duration::from_millis(200)).await;
-        }
+        let _ = apogee::signals::termination().await;
         log::info!("signal received: shutting down");
         ns.shutdown();
         // Let the connection tasks see the close.
