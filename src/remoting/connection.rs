@@ -1,11 +1,18 @@
 //! One remoting connection, server or client side.
 //!
-//! Two tasks per connection: the reader splits frames (`FrameDecoder`, cap checked before
-//! buffering), answers responses to our own requests through the pending table, and runs each
-//! incoming request in its own task (so a held long-polling pull never blocks the requests
-//! behind it); the writer owns the socket's write half and drains a **bounded** queue, so a
-//! peer that does not read its responses stalls its own request processing (back-pressure)
-//! instead of making us buffer without bound.
+//! Two tasks per connection. The reader splits frames (`FrameDecoder`, cap checked before
+//! buffering), answers responses to our own requests through the pending table, and starts
+//! each incoming request **inline**: the handler's future is polled once on the reader task.
+//! Most requests (sends with asynchronous flush, offset updates, heartbeats, pulls that find
+//! data) finish in that first poll; their replies are encoded into one buffer and written by
+//! the reader itself once every complete frame of the current read is handled, so a request
+//! costs no task spawn and no hand-off to another task. A request that is not finished after
+//! that poll (a held long-polling pull, a send waiting for a group commit) continues in its own
+//! task, so it never blocks the requests behind it, and its reply goes through the writer
+//! task's **bounded** queue. Reader and writer take the connection's write lock around every
+//! write, so frames never interleave. A peer that does not read its responses stalls the
+//! reader (its direct writes block, or the queue fills), i.e. its own request processing
+//! (back-pressure) instead of making us buffer without bound.
 //!
 //! A frame or header that does not decode gets an error response when its opaque can be
 //! found, then the connection is closed (as Java does). A panic inside a handler is caught,
@@ -17,6 +24,7 @@ use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use apogee_codec::codes::{request, response};
@@ -26,6 +34,7 @@ use apogee_codec::RemotingCommand;
 use bytes::BytesMut;
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
+use futures::lock::Mutex as WriteLock;
 use futures::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use log::{debug, warn};
 
@@ -120,6 +129,9 @@ pub struct Connection {
     next_opaque: AtomicI32,
     closed: AtomicBool,
     stream: TcpStream,
+    /// Held around every write to the socket (reader's inline replies, writer task), so
+    /// frames never interleave.
+    write_lock: WriteLock<()>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -234,6 +246,7 @@ pub async fn run_connection(
         next_opaque: AtomicI32::new(1),
         closed: AtomicBool::new(false),
         stream: stream.clone(),
+        write_lock: WriteLock::new(()),
     });
     debug!("{conn:?} open");
     handler.on_open(&conn);
@@ -243,8 +256,9 @@ pub async fn run_connection(
     let writer_conn = Arc::clone(&conn);
     let write_half = stream.clone();
     let (done_tx, done_rx) = oneshot::channel::<()>();
+    let lock_conn = Arc::clone(&conn);
     rt::spawn(async move {
-        if let Err(e) = write_loop(write_half, rx).await {
+        if let Err(e) = write_loop(write_half, rx, &lock_conn.write_lock).await {
             debug!("{writer_conn:?} write failed: {e}");
             writer_conn.close();
         }
@@ -280,12 +294,14 @@ async fn read_loop(
     conn: &Arc<Connection>,
     handler: &Arc<dyn Handler>,
     opts: &ConnectionOptions,
-) -> io::Result<()> {
+) -> Result<(), RemotingError> {
     let mut decoder = FrameDecoder::new(opts.max_frame);
-    // In-flight slots: a token per request being processed.
+    // In-flight slots: a token per request that continues in its own task.
     let (slots_tx, slots_rx) = async_channel::bounded::<()>(opts.max_in_flight.max(1));
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
+    // Replies of requests finished inline, written before the next read.
+    let mut replies = BytesMut::with_capacity(64 * 1024);
     loop {
         // Split every complete frame off the buffer.
         loop {
@@ -295,14 +311,43 @@ async fn read_loop(
                     let st = frame.serialize_type;
                     let header = frame.header.clone();
                     match RemotingCommand::from_frame(frame) {
+                        Ok(cmd) if cmd.is_response() => complete_pending(conn, cmd),
                         Ok(cmd) => {
-                            if !cmd.is_response() && slots_tx.send(()).await.is_err() {
-                                return Ok(());
+                            let mut fut = run_request(Arc::clone(conn), Arc::clone(handler), cmd);
+                            let first = {
+                                let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+                                fut.as_mut().poll(&mut cx)
+                            };
+                            match first {
+                                Poll::Ready(Some(out)) => {
+                                    write_out(&stream, &mut replies, out, &conn.write_lock).await?;
+                                    if replies.len() >= WRITE_BATCH {
+                                        flush_replies(&stream, &mut replies, &conn.write_lock)
+                                            .await?;
+                                    }
+                                }
+                                Poll::Ready(None) => {}
+                                Poll::Pending => {
+                                    // Its first poll registered a no-op waker; the task's
+                                    // first poll registers the real one and re-checks.
+                                    if slots_tx.send(()).await.is_err() {
+                                        return Ok(());
+                                    }
+                                    let conn = Arc::clone(conn);
+                                    let slot = slots_rx.clone();
+                                    rt::spawn(async move {
+                                        if let Some(out) = fut.await {
+                                            conn.send(out).await;
+                                        }
+                                        // Free the slot (its reply is queued).
+                                        let _ = slot.try_recv();
+                                    });
+                                }
                             }
-                            dispatch(conn, handler, cmd, slots_rx.clone());
                         }
                         Err(e) => {
                             warn!("{conn:?}: undecodable command: {e}; closing");
+                            flush_replies(&stream, &mut replies, &conn.write_lock).await?;
                             let opaque = peek_opaque(&apogee_codec::RawFrame {
                                 serialize_type: st,
                                 header,
@@ -322,9 +367,14 @@ async fn read_loop(
                 Ok(None) => break,
                 Err(e) => {
                     warn!("{conn:?}: bad frame: {e}; closing");
+                    flush_replies(&stream, &mut replies, &conn.write_lock).await?;
                     return Ok(());
                 }
             }
+        }
+        flush_replies(&stream, &mut replies, &conn.write_lock).await?;
+        if replies.capacity() > 4 * 1024 * 1024 {
+            replies = BytesMut::with_capacity(64 * 1024);
         }
         let n = match rt::timeout(opts.idle_timeout, stream.read(&mut chunk)).await {
             Some(r) => r?,
@@ -340,31 +390,34 @@ async fn read_loop(
     }
 }
 
-fn dispatch(
-    conn: &Arc<Connection>,
-    handler: &Arc<dyn Handler>,
-    cmd: RemotingCommand,
-    slot: async_channel::Receiver<()>,
-) {
-    if cmd.is_response() {
-        if let Some(tx) = conn.lock_pending().remove(&cmd.opaque) {
-            let _ = tx.send(cmd);
-        } else {
-            debug!(
-                "{conn:?}: response with unknown opaque {} dropped",
-                cmd.opaque
-            );
-        }
-        return;
+/// Pending replies are written once they reach this size (and always before the next read).
+const WRITE_BATCH: usize = 256 * 1024;
+
+/// A response to one of our own requests: hand it to its waiter.
+fn complete_pending(conn: &Arc<Connection>, cmd: RemotingCommand) {
+    if let Some(tx) = conn.lock_pending().remove(&cmd.opaque) {
+        let _ = tx.send(cmd);
+    } else {
+        debug!(
+            "{conn:?}: response with unknown opaque {} dropped",
+            cmd.opaque
+        );
     }
-    let conn = Arc::clone(conn);
-    let handler = Arc::clone(handler);
-    rt::spawn(async move {
-        let code = cmd.code;
-        let oneway = cmd.is_oneway();
-        let opaque = cmd.opaque;
-        let st = cmd.serialize_type;
-        let fut = Arc::clone(&handler).handle(Arc::clone(&conn), cmd);
+}
+
+/// One request through its handler: a panic becomes a SYSTEM_ERROR reply (logged with the
+/// request code); one-way requests and requests the handler answered itself give `None`.
+fn run_request(
+    conn: Arc<Connection>,
+    handler: Arc<dyn Handler>,
+    cmd: RemotingCommand,
+) -> BoxFuture<'static, Option<Outgoing>> {
+    let code = cmd.code;
+    let oneway = cmd.is_oneway();
+    let opaque = cmd.opaque;
+    let st = cmd.serialize_type;
+    let fut = handler.handle(Arc::clone(&conn), cmd);
+    Box::pin(async move {
         let reply = match AssertUnwindSafe(fut).catch_unwind().await {
             Ok(r) => r,
             Err(p) => {
@@ -384,54 +437,75 @@ fn dispatch(
                 Reply::Command(r)
             }
         };
-        if !oneway {
-            match reply {
-                Reply::None => {}
-                Reply::Command(c) => {
-                    conn.send(Outgoing::Command(c)).await;
-                }
-                Reply::Parts(c, parts) => {
-                    conn.send(Outgoing::Parts(c, parts)).await;
-                }
+        if oneway {
+            return None;
+        }
+        match reply {
+            Reply::None => None,
+            Reply::Command(c) => Some(Outgoing::Command(c)),
+            Reply::Parts(c, parts) => Some(Outgoing::Parts(c, parts)),
+        }
+    })
+}
+
+/// Encode `out` into `buf`; a reply with mapped-file parts is written at once (with whatever
+/// `buf` already holds before it), under the write lock.
+async fn write_out(
+    stream: &TcpStream,
+    buf: &mut BytesMut,
+    out: Outgoing,
+    lock: &WriteLock<()>,
+) -> Result<(), RemotingError> {
+    match out {
+        Outgoing::Command(cmd) => cmd.encode(buf)?,
+        Outgoing::Parts(cmd, parts) => {
+            let total: usize = parts.iter().map(|p| p.len()).sum();
+            cmd.encode_head(buf, total)?;
+            let _g = lock.lock().await;
+            let mut w = stream;
+            w.write_all(buf).await?;
+            buf.clear();
+            for p in &parts {
+                w.write_all(p).await?;
             }
         }
-        // Free this request's in-flight slot (its reply is queued).
-        let _ = slot.try_recv();
-    });
+    }
+    Ok(())
+}
+
+/// Write and clear `buf` under the write lock (nothing when empty).
+async fn flush_replies(
+    stream: &TcpStream,
+    buf: &mut BytesMut,
+    lock: &WriteLock<()>,
+) -> Result<(), RemotingError> {
+    if buf.is_empty() {
+        return Ok(());
+    }
+    let _g = lock.lock().await;
+    let mut w = stream;
+    w.write_all(buf).await?;
+    w.flush().await?;
+    buf.clear();
+    Ok(())
 }
 
 async fn write_loop(
-    mut stream: TcpStream,
+    stream: TcpStream,
     rx: async_channel::Receiver<Outgoing>,
+    lock: &WriteLock<()>,
 ) -> Result<(), RemotingError> {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     while let Ok(first) = rx.recv().await {
         // Batch whatever else is queued into the same write.
         let mut next = Some(first);
         while let Some(out) = next.take() {
-            match out {
-                Outgoing::Command(cmd) => cmd.encode(&mut buf)?,
-                Outgoing::Parts(cmd, parts) => {
-                    let total: usize = parts.iter().map(|p| p.len()).sum();
-                    cmd.encode_head(&mut buf, total)?;
-                    if !buf.is_empty() {
-                        stream.write_all(&buf).await?;
-                        buf.clear();
-                    }
-                    for p in &parts {
-                        stream.write_all(p).await?;
-                    }
-                }
-            }
-            if buf.len() < 256 * 1024 {
+            write_out(&stream, &mut buf, out, lock).await?;
+            if buf.len() < WRITE_BATCH {
                 next = rx.try_recv().ok();
             }
         }
-        if !buf.is_empty() {
-            stream.write_all(&buf).await?;
-            buf.clear();
-        }
-        stream.flush().await?;
+        flush_replies(&stream, &mut buf, lock).await?;
         if buf.capacity() > 4 * 1024 * 1024 {
             buf = BytesMut::with_capacity(64 * 1024);
         }

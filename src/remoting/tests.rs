@@ -139,3 +139,67 @@ fn garbage_closes_only_that_connection() {
         server.stop();
     });
 }
+
+/// Many requests in one write, a slow one and a panicking one among them: every request gets
+/// exactly one answer (inline replies batched, the slow one from its own task, the panic as
+/// SYSTEM_ERROR), and the connection stays usable.
+#[test]
+fn pipelined_batch_gets_one_answer_per_request() {
+    rt::block_on(async {
+        let server = serve(
+            local(),
+            Arc::new(Echo),
+            ConnectionOptions::default(),
+            "test",
+        )
+        .await
+        .unwrap();
+        let mut s = rt::connect(server.local_addr(), Duration::from_secs(1))
+            .await
+            .unwrap();
+        let mut all = bytes::BytesMut::new();
+        for opaque in 1..=300 {
+            let code = match opaque {
+                100 => 998,
+                200 => 999,
+                _ => 1,
+            };
+            RemotingCommand::request(code, opaque)
+                .with_body(opaque.to_be_bytes().to_vec())
+                .encode(&mut all)
+                .unwrap();
+        }
+        s.write_all(&all).await.unwrap();
+        let mut decoder = apogee_codec::frame::FrameDecoder::new(1 << 20);
+        let mut buf = bytes::BytesMut::new();
+        let mut seen = std::collections::BTreeMap::new();
+        let mut arrival = Vec::new();
+        let mut chunk = [0u8; 8192];
+        while seen.len() < 300 {
+            let n = rt::timeout(Duration::from_secs(5), s.read(&mut chunk))
+                .await
+                .expect("all answers within 5 s")
+                .unwrap();
+            assert!(n > 0, "connection closed after {} answers", seen.len());
+            buf.extend_from_slice(&chunk[..n]);
+            while let Some(frame) = decoder.decode(&mut buf).unwrap() {
+                let r = RemotingCommand::from_frame(frame).unwrap();
+                arrival.push(r.opaque);
+                assert!(seen.insert(r.opaque, r).is_none(), "one answer per request");
+            }
+        }
+        for (opaque, r) in &seen {
+            match opaque {
+                200 => assert_eq!(r.code, response::SYSTEM_ERROR),
+                100 => assert_eq!(r.code, response::SUCCESS),
+                _ => {
+                    assert_eq!(r.code, response::SUCCESS);
+                    assert_eq!(&r.body[..], &opaque.to_be_bytes());
+                }
+            }
+        }
+        // The slow request does not hold up the ones behind it.
+        assert_eq!(arrival.last(), Some(&100), "the slow answer comes last");
+        server.stop();
+    });
+}

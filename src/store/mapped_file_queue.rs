@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -46,6 +46,10 @@ pub struct Preallocator {
     tx: Mutex<mpsc::Sender<(u64, u64)>>,
     populate_tx: Mutex<mpsc::Sender<(Arc<MappedFile>, usize, usize)>>,
     ready: Arc<(Mutex<Prepared>, Condvar)>,
+    /// False when files get write buffers (transient store pool): their pages are filled by
+    /// whole-page `pwrite`s, so populating them through the mapping would only zero pages that
+    /// are about to be overwritten.
+    populate_new: Arc<AtomicBool>,
 }
 
 impl Preallocator {
@@ -63,6 +67,8 @@ impl Preallocator {
             })?;
         let ready: Arc<(Mutex<Prepared>, Condvar)> = Arc::default();
         let ready2 = Arc::clone(&ready);
+        let populate_new = Arc::new(AtomicBool::new(true));
+        let populate_new2 = Arc::clone(&populate_new);
         std::thread::Builder::new()
             .name("apogee-prealloc".into())
             .spawn(move || {
@@ -72,11 +78,12 @@ impl Preallocator {
                     // appends): an appender never waits for a whole file to be touched.
                     // Without it, pages are touched by writing zeros, before the hand-over.
                     let mut populate_after = None;
+                    let populate = populate_new2.load(Ordering::Relaxed);
                     let res = MappedFile::create(&fs, &dir, offset, file_size).map(|f| {
                         let f = Arc::new(f);
-                        if f.can_populate_concurrently() {
+                        if populate && f.can_populate_concurrently() {
                             populate_after = Some(Arc::clone(&f));
-                        } else if touch {
+                        } else if populate && touch {
                             f.pre_touch();
                         }
                         f
@@ -107,6 +114,7 @@ impl Preallocator {
             tx: Mutex::new(tx),
             populate_tx: Mutex::new(populate_tx),
             ready,
+            populate_new,
         })
     }
 
@@ -212,6 +220,9 @@ impl MappedFileQueue {
 
     /// Give new files write buffers from `pool` (transient store pool).
     pub fn with_transient_pool(mut self, pool: Arc<TransientStorePool>) -> Self {
+        if let Some(p) = &self.prealloc {
+            p.populate_new.store(false, Ordering::Relaxed);
+        }
         self.pool = Some(pool);
         self
     }
@@ -347,7 +358,7 @@ impl MappedFileQueue {
     /// [`POPULATE_STEP`] boundary, have the next step at [`POPULATE_WINDOW`] distance
     /// populated in the background. Cheap when no boundary is crossed.
     pub fn populate_ahead(&self, file: &Arc<MappedFile>, old: usize, new: usize) {
-        if old / POPULATE_STEP == new / POPULATE_STEP {
+        if old / POPULATE_STEP == new / POPULATE_STEP || file.has_buffer() {
             return;
         }
         let Some(p) = &self.prealloc else {
@@ -375,6 +386,9 @@ impl MappedFileQueue {
                 // The current file may have been loaded from disk: populate just ahead of its
                 // write position.
                 let from = last.wrote_position();
+                if self.pool.is_some() {
+                    return;
+                }
                 if let Ok(tx) = p.populate_tx.lock() {
                     let _ = tx.send((Arc::clone(&last), from, POPULATE_WINDOW));
                 }
