@@ -462,16 +462,53 @@ async fn write_out(
             let total: usize = parts.iter().map(|p| p.len()).sum();
             cmd.encode_head(buf, total)?;
             let _g = lock.lock().await;
-            let mut w = stream;
-            w.write_all(buf).await?;
+            let mut slices: Vec<&[u8]> = Vec::with_capacity(parts.len() + 1);
+            slices.push(&buf[..]);
+            slices.extend(parts.iter().map(|p| &p[..]));
+            write_all_vectored(stream, &mut slices).await?;
             buf.clear();
-            for p in &parts {
-                w.write_all(p).await?;
-            }
         }
     }
     Ok(())
 }
+
+/// Write every slice, in order, with as few `writev` calls as the socket allows (the body of
+/// a pull response goes out straight from the mapped files, without a copy). Empties
+/// `slices` (advancing through partially written ones).
+async fn write_all_vectored(stream: &TcpStream, slices: &mut Vec<&[u8]>) -> io::Result<()> {
+    let mut w = stream;
+    let mut first = 0;
+    while first < slices.len() {
+        if slices[first].is_empty() {
+            first += 1;
+            continue;
+        }
+        let end = slices.len().min(first + MAX_IOV);
+        let iov: Vec<io::IoSlice<'_>> = slices[first..end]
+            .iter()
+            .map(|s| io::IoSlice::new(s))
+            .collect();
+        let mut n = w.write_vectored(&iov).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 && first < slices.len() {
+            let len = slices[first].len();
+            if n >= len {
+                n -= len;
+                first += 1;
+            } else {
+                slices[first] = &slices[first][n..];
+                n = 0;
+            }
+        }
+    }
+    slices.clear();
+    Ok(())
+}
+
+/// Slices per `writev` (Linux's IOV_MAX is 1024).
+const MAX_IOV: usize = 512;
 
 /// Write and clear `buf` under the write lock (nothing when empty).
 async fn flush_replies(
