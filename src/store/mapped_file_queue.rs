@@ -39,6 +39,8 @@ pub const POPULATE_STEP: usize = 4 * 1024 * 1024;
 /// write position populated (a window of [`POPULATE_WINDOW`] bytes), so that appends neither
 /// wait for a file to be created nor page-fault — without populating (and so writing back)
 /// whole 1 GiB files of zeros. With `warmMapedFileEnable` a new file is populated entirely.
+/// A new or reopened file starts with one [`POPULATE_STEP`] populated (an idle broker keeps
+/// only that much of its files resident); the first appends widen it to the whole window.
 ///
 /// Invariant: a file finished for an older generation (requested before a truncation) is
 /// deleted instead of being offered.
@@ -105,7 +107,7 @@ impl Preallocator {
                         if touch {
                             f.populate_concurrently();
                         } else {
-                            f.populate_range(0, POPULATE_WINDOW);
+                            f.populate_range(0, POPULATE_STEP);
                         }
                     }
                 }
@@ -355,8 +357,9 @@ impl MappedFileQueue {
     }
 
     /// An append moved `file`'s write position from `old` to `new`: when it crossed a
-    /// [`POPULATE_STEP`] boundary, have the next step at [`POPULATE_WINDOW`] distance
-    /// populated in the background. Cheap when no boundary is crossed.
+    /// [`POPULATE_STEP`] boundary, have the window from that boundary up to
+    /// [`POPULATE_WINDOW`] ahead populated in the background (pages already resident cost only
+    /// a page-table walk). Cheap when no boundary is crossed.
     pub fn populate_ahead(&self, file: &Arc<MappedFile>, old: usize, new: usize) {
         if old / POPULATE_STEP == new / POPULATE_STEP || file.has_buffer() {
             return;
@@ -364,12 +367,12 @@ impl MappedFileQueue {
         let Some(p) = &self.prealloc else {
             return;
         };
-        let target = (new / POPULATE_STEP) * POPULATE_STEP + POPULATE_WINDOW;
-        if target - POPULATE_STEP >= file.file_size() {
+        let from = (new / POPULATE_STEP) * POPULATE_STEP;
+        if from >= file.file_size() {
             return;
         }
         if let Ok(tx) = p.populate_tx.lock() {
-            let _ = tx.send((Arc::clone(file), target - POPULATE_STEP, POPULATE_STEP));
+            let _ = tx.send((Arc::clone(file), from, POPULATE_WINDOW));
         }
     }
 
@@ -390,7 +393,7 @@ impl MappedFileQueue {
                     return;
                 }
                 if let Ok(tx) = p.populate_tx.lock() {
-                    let _ = tx.send((Arc::clone(&last), from, POPULATE_WINDOW));
+                    let _ = tx.send((Arc::clone(&last), from, POPULATE_STEP));
                 }
             }
             None => p.request(0),
