@@ -215,11 +215,20 @@ impl FlushService {
         rx
     }
 
-    /// Nudge the flusher (after an append that does not wait). A timed async flusher ignores
-    /// wake-ups (Java's `flushCommitLogTimed`), so none is sent.
-    pub fn wakeup(&self) {
-        if matches!(self.shared.mode, FlushMode::Async { timed: true, .. }) {
-            return;
+    /// Nudge the flusher after an append (ending at `end`) that does not wait. A timed async
+    /// flusher ignores wake-ups (Java's `flushCommitLogTimed`), and an untimed one would
+    /// flush nothing before `least_pages` pages are dirty, so neither is woken before then:
+    /// appends under load do not pay for a wake-up each.
+    pub fn wakeup(&self, end: u64) {
+        match self.shared.mode {
+            FlushMode::Async { timed: true, .. } => return,
+            FlushMode::Async { least_pages, .. }
+                if end.saturating_sub(self.shared.queue.flushed_where())
+                    < (least_pages * super::mapped_file::OS_PAGE_SIZE) as u64 =>
+            {
+                return
+            }
+            _ => {}
         }
         if let Ok(mut st) = self.shared.state.lock() {
             if !st.woken {

@@ -433,7 +433,7 @@ impl MessageStore {
                 if f.is_sync() && wait {
                     Some(f.request(end))
                 } else {
-                    f.wakeup();
+                    f.wakeup(end);
                     None
                 }
             })
