@@ -16,6 +16,8 @@ pub struct Node {
     child: Child,
     /// Broker address (`127.0.0.1:port`).
     pub broker: String,
+    /// Name server address (`127.0.0.1:port`).
+    pub namesrv: String,
 }
 
 /// Where the node binary, its store and its log live, and its configuration.
@@ -81,6 +83,7 @@ impl NodeSpec {
         let mut node = Node {
             child,
             broker: String::new(),
+            namesrv: String::new(),
         };
         let deadline = Instant::now() + READY_TIMEOUT;
         let line = loop {
@@ -112,11 +115,23 @@ impl NodeSpec {
             .and_then(|r| r.split(' ').next())
             .map(str::to_owned)
             .ok_or_else(|| format!("cannot parse the ready line: {line}"))?;
+        node.namesrv = line
+            .split("name server on ")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .and_then(|a| a.rsplit(':').next())
+            .map(|port| format!("127.0.0.1:{port}"))
+            .ok_or_else(|| format!("cannot parse the ready line: {line}"))?;
         Ok(node)
     }
 }
 
 impl Node {
+    /// Process id (to read its memory use from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no flush, no checkpoint, no clean-shutdown marker.
     pub fn kill(mut self) {
         let _ = self.child.kill();
