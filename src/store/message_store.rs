@@ -35,7 +35,7 @@ use super::results::{
 };
 use super::running_flags::RunningFlags;
 use super::store_config::{BrokerRole, FlushDiskType, MessageStoreConfig};
-use super::sys::{disk_usage_ratio, is_delete_hour, now_ms};
+use super::sys::{is_delete_hour, now_ms};
 use super::transient_pool::TransientStorePool;
 
 /// Why the store could not start.
@@ -90,6 +90,8 @@ struct Inner {
     last_exit_ok: bool,
     /// `brokerRole`, parsed once.
     role: BrokerRole,
+    /// The file-system seam (disk-usage readings go through it).
+    fs: Fs,
 }
 
 /// The storage engine. Cheap to clone (a shared handle).
@@ -252,6 +254,7 @@ impl MessageStore {
         let role = config.broker_role();
         let store = MessageStore {
             inner: Arc::new(Inner {
+                fs: fs.clone(),
                 total_memory: total_memory(),
                 config,
                 commit_log,
@@ -750,7 +753,18 @@ impl MessageStore {
 
     /// Current disk usage of the CommitLog path, as a fraction.
     pub fn commit_log_disk_ratio(&self) -> f64 {
-        disk_usage_ratio(&self.inner.config.commit_log_dir()).unwrap_or(-1.0)
+        self.disk_ratio(&self.inner.config.commit_log_dir())
+    }
+
+    /// Used fraction of the partition holding `path` as the store sees it (-1 when unknown).
+    pub fn disk_ratio(&self, path: &std::path::Path) -> f64 {
+        self.inner.fs.disk_usage_ratio(path).unwrap_or(-1.0)
+    }
+
+    /// Check the disk usage now instead of at the next periodic check (every 10 s): above
+    /// `diskSpaceWarningLevelRatio` writes are refused, under it they are accepted again.
+    pub fn check_disk_space(&self) {
+        check_disk(&self.inner);
     }
 
     // ---- background service -----------------------------------------------------------
@@ -903,7 +917,9 @@ fn service_loop(weak: std::sync::Weak<Inner>, wake: Arc<(Mutex<bool>, Condvar)>)
 
 /// Disk usage above the warning level makes the store refuse writes until it drops.
 fn check_disk(i: &Inner) {
-    let ratio = disk_usage_ratio(&i.config.commit_log_dir()).unwrap_or(-1.0);
+    let ratio =
+        i.fs.disk_usage_ratio(&i.config.commit_log_dir())
+            .unwrap_or(-1.0);
     let warn_level = i.config.disk_space_warning_level_ratio as f64 / 100.0;
     if ratio > warn_level {
         if i.flags.get() & RunningFlags::DISK_FULL == 0 {
@@ -919,7 +935,7 @@ fn check_disk(i: &Inner) {
 /// One pass of CommitLog, consume-queue and index expiry. Returns CommitLog files deleted.
 fn clean_once(i: &Inner, now: i64) -> usize {
     let c = &i.config;
-    let ratio = disk_usage_ratio(&c.commit_log_dir()).unwrap_or(-1.0);
+    let ratio = i.fs.disk_usage_ratio(&c.commit_log_dir()).unwrap_or(-1.0);
     let max_ratio = c.disk_max_used_space_ratio() as f64 / 100.0;
     let forcibly = c.disk_space_clean_forcibly_ratio as f64 / 100.0;
     let clean_immediately = ratio > forcibly || ratio < 0.0;

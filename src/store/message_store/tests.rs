@@ -643,3 +643,37 @@ fn lookup_by_offset_message_id() {
     assert!(store.look_message_by_msg_id("nonsense").is_none());
     store.shutdown();
 }
+
+#[test]
+fn disk_above_max_used_ratio_expires_files_before_their_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small_config(dir.path());
+    assert_eq!(cfg.set("diskMaxUsedSpaceRatio", "75"), Ok(true));
+    let fs = Fs::faultable();
+    let store = MessageStore::open(cfg, fs.clone()).unwrap();
+    for i in 0..400 {
+        let r = store.put_message_blocking(msg("E", 0, &[i as u8; 400], ""), false);
+        assert_eq!(r.status, PutMessageStatus::PutOk);
+    }
+    assert!(store.wait_dispatched(Duration::from_secs(5)));
+    let files = |s: &MessageStore| s.inner.commit_log.queue().files().len();
+    let before = files(&store);
+    assert!(before >= 3, "{before} CommitLog files");
+    // Under the ratio, and far from the reserved time: nothing goes.
+    fs.set_disk_usage(Some(0.50));
+    assert_eq!(clean_once(&store.inner, now_ms()), 0);
+    // Above diskMaxUsedSpaceRatio (75 %): files are expired early, the current one stays,
+    // and the store keeps serving from its new minimum.
+    fs.set_disk_usage(Some(0.80));
+    let deleted = clean_once(&store.inner, now_ms());
+    assert!(deleted > 0, "nothing deleted");
+    assert_eq!(files(&store), before - deleted);
+    assert!(store.inner.commit_log.min_offset() > 0);
+    let last = store.max_offset_in_queue("E", 0) - 1;
+    let g = store.get_message("E", 0, last, 1, &AcceptAll).unwrap();
+    assert_eq!(
+        decode_record(&g.messages[0]).unwrap().0.body,
+        [(399 % 256) as u8; 400]
+    );
+    store.shutdown();
+}
