@@ -577,6 +577,16 @@ impl MessageStore {
                 next_phy_file_start = cl.roll_next_file(phy);
                 continue;
             };
+            if !record_matches_unit(&bytes, phy, queue_id, unit.queue_offset) {
+                // A damaged or missing consume-queue file points at the wrong record:
+                // serve nothing rather than another message under this offset.
+                warn!(
+                    "{topic}-{queue_id}: consume queue unit {} points at CommitLog {phy} \
+                     (size {size}), which is not its message; skipped",
+                    unit.queue_offset
+                );
+                continue;
+            }
             if !filter.matches_record(&bytes) {
                 continue;
             }
@@ -913,6 +923,26 @@ fn service_loop(weak: std::sync::Weak<Inner>, wake: Arc<(Mutex<bool>, Condvar)>)
             clean_once(&i, now_ms());
         }
     }
+}
+
+/// Whether the CommitLog bytes a consume-queue unit points at are the record it indexes:
+/// TOTALSIZE equals the unit's size and QUEUEID, QUEUEOFFSET and PHYSICALOFFSET are the
+/// unit's (fixed places in both record versions; no CRC, so cheap on every pull).
+fn record_matches_unit(rec: &[u8], phy: i64, queue_id: i32, queue_offset: i64) -> bool {
+    let i32_at = |at: usize| {
+        rec.get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(i32::from_be_bytes)
+    };
+    let i64_at = |at: usize| {
+        rec.get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(i64::from_be_bytes)
+    };
+    i32_at(0).and_then(|n| usize::try_from(n).ok()) == Some(rec.len())
+        && i32_at(12) == Some(queue_id)
+        && i64_at(20) == Some(queue_offset)
+        && i64_at(28) == Some(phy)
 }
 
 /// Disk usage above the warning level makes the store refuse writes until it drops.
