@@ -834,7 +834,10 @@ fn random_damage_at_startup_never_serves_a_corrupt_message() {
             }
         };
         opened += 1;
-        assert!(store.wait_dispatched(Duration::from_secs(10)), "round {round}");
+        assert!(
+            store.wait_dispatched(Duration::from_secs(10)),
+            "round {round}"
+        );
         for topic in ["DA", "DB"] {
             for q in 0..2 {
                 let (min, max) = (
