@@ -10,7 +10,7 @@
 //! * *malformed* frames, after which the server may close the connection: random bytes,
 //!   mutated valid frames (bit flips, overwritten / inserted / removed bytes, truncation),
 //!   lying lengths, huge lengths, wrong serialize types, JSON bombs (deep nesting, 100k
-//!   fields, huge numbers), invalid UTF-8 in JSON headers, half-open connections (the
+//!   fields, huge numbers), invalid UTF-8 in JSON and binary headers, half-open connections (the
 //!   client shuts its write side mid-frame).
 //!
 //! Alongside: slow-loris connections (a frame one byte at a time, and a frame announcing
@@ -434,6 +434,14 @@ fn malformed(rng: &mut fastrand::Rng, seeds: &[Vec<u8>]) -> (&'static str, Vec<u
             h.push_str("},\"version\":1e999999}");
             ("json_bomb", raw_json_frame(h.as_bytes(), b""))
         }
+        7 if seed[4] == SerializeType::RocketMq.code() => {
+            // The binary serialization: invalid UTF-8 inside an ext field value.
+            let pat = FUZZ_TOPIC.as_bytes();
+            if let Some(at) = seed.windows(pat.len()).position(|w| w == pat) {
+                seed[at..at + 4].copy_from_slice(b"\xff\xfe\xc3\x28");
+            }
+            ("invalid_utf8_binary", seed)
+        }
         7 => {
             let h = b"{\"code\":105,\"opaque\":6,\"flag\":0,\"extFields\":{\"topic\":\"\xff\xfe\xc3\x28\"},\"remark\":\"\xed\xa0\x80\"}";
             ("invalid_utf8_json", raw_json_frame(h, b"\xff"))
@@ -688,7 +696,7 @@ fn canary_round(c: &mut Conn, ns: Option<&mut Conn>, n: u64) -> Result<(), Strin
     }
     send.body = Bytes::from(body.clone().into_bytes());
     let r = c
-        .call(send, Duration::from_secs(5))
+        .call(send, Duration::from_secs(10))
         .map_err(|e| format!("send: {e}"))?;
     if r.code != response::SUCCESS {
         return Err(format!("send: code {} {:?}", r.code, r.remark));
@@ -701,7 +709,7 @@ fn canary_round(c: &mut Conn, ns: Option<&mut Conn>, n: u64) -> Result<(), Strin
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let r = c
-            .call(pull_frame(0, &qo, "1", "canary"), Duration::from_secs(5))
+            .call(pull_frame(0, &qo, "1", "canary"), Duration::from_secs(10))
             .map_err(|e| format!("pull: {e}"))?;
         if r.code == response::SUCCESS {
             let first = apogee_codec::message::iter_records(&r.body).next();
@@ -719,7 +727,7 @@ fn canary_round(c: &mut Conn, ns: Option<&mut Conn>, n: u64) -> Result<(), Strin
         let mut route = RemotingCommand::request(request::GET_ROUTEINFO_BY_TOPIC, 0);
         route.ext_mut().insert("topic", CANARY_TOPIC);
         let r = ns
-            .call(route, Duration::from_secs(5))
+            .call(route, Duration::from_secs(10))
             .map_err(|e| format!("route: {e}"))?;
         if r.code != response::SUCCESS && r.code != response::TOPIC_NOT_EXIST {
             return Err(format!("route: code {}", r.code));
