@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod broker;
 pub mod config_macro;
+pub mod crashloop;
 pub mod filter;
 pub mod namesrv;
 pub mod remoting;

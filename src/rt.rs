@@ -81,9 +81,25 @@ pub async fn timeout<F: Future>(d: Duration, fut: F) -> Option<F::Output> {
 }
 
 /// Bind a listener.
+///
+/// The accept backlog is raised to [`LISTEN_BACKLOG`] (Java's `serverSocketBacklog`): the
+/// standard library listens with 128, and a burst of connects beyond it has its SYNs dropped
+/// and retried a second later.
 pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    TcpListener::bind(addr).await
+    use std::os::fd::AsRawFd;
+    let l = TcpListener::bind(addr).await?;
+    // SAFETY: listen(2) on a socket we own; calling it again only changes the backlog.
+    if unsafe { libc::listen(l.as_raw_fd(), LISTEN_BACKLOG) } != 0 {
+        log::warn!(
+            "listen backlog {LISTEN_BACKLOG} on {addr}: {}",
+            io::Error::last_os_error()
+        );
+    }
+    Ok(l)
 }
+
+/// Accept backlog of listeners (capped by the kernel's `net.core.somaxconn`).
+pub const LISTEN_BACKLOG: i32 = 1024;
 
 /// Connect to `addr`, giving up after `timeout_after`.
 pub async fn connect(addr: SocketAddr, timeout_after: Duration) -> io::Result<TcpStream> {

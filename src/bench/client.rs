@@ -86,7 +86,7 @@ impl Conn {
             }
         }
         self.stream.set_read_timeout(None)?;
-        Ok(got.expect("set"))
+        got.ok_or_else(|| other(format!("no response from {}", self.peer)))
     }
 }
 

@@ -183,9 +183,15 @@ impl Worker {
                         let Ok(rec) = rec else { break };
                         ans.msgs += 1;
                         ans.bytes += rec.body.len() as u64;
-                        if rec.body.len() >= 12 && &rec.body[8..12] == BODY_MAGIC {
-                            let ts = u64::from_be_bytes(rec.body[..8].try_into().expect("8"));
-                            ans.e2e.push(now_us.saturating_sub(ts) * 1000);
+                        if rec.body.get(8..12) == Some(&BODY_MAGIC[..]) {
+                            if let Some(ts) = rec
+                                .body
+                                .get(..8)
+                                .and_then(|b| b.try_into().ok())
+                                .map(u64::from_be_bytes)
+                            {
+                                ans.e2e.push(now_us.saturating_sub(ts) * 1000);
+                            }
                         }
                     }
                 } else if !matches!(

@@ -7,7 +7,7 @@
 //! pre-encoded templates whose opaque and body timestamp are patched in place, and there is
 //! no per-request timer, channel or task.
 //!
-//! Subcommands: `produce`, `consume`, `null-server` (see [`USAGE`]).
+//! Subcommands: `produce`, `consume`, `null-server`, `wirefuzz` (see [`USAGE`]).
 
 pub mod args;
 pub mod client;
@@ -15,6 +15,7 @@ pub mod consume;
 pub mod null_server;
 pub mod produce;
 pub mod report;
+pub mod wirefuzz;
 
 pub const USAGE: &str = "\
 usage:
@@ -26,6 +27,9 @@ usage:
                        [--inflight-per-queue 1] [--from-start] [--connections N]
                        [--duration SECS | --count N] [--no-long-polling] [--json]
   apogee-bench null-server [--port P] [--queues Q]
+  apogee-bench wirefuzz --broker HOST:PORT [--namesrv HOST:PORT] [--duration SECS] [--seed S]
+                        [--workers W] [--idle N] [--stuck K] [--rss-pid PID]
+                        [--rss-limit-mb MB] [--json]
 
 produce: resolves the topic's route (GET_ROUTEINFO_BY_TOPIC; falls back to TBW102 like the Java
   client when the topic is unknown; --create first sends UPDATE_AND_CREATE_TOPIC to every master),
@@ -36,7 +40,13 @@ consume: pulls every readable queue (PULL_MESSAGE, long polling, subscription '*
   messages and bytes, and reports end-to-end latency for bodies written by `produce`.
   --from-start without --duration/--count drains the backlog present at start and stops.
 null-server: answers every request with a SEND_OK-shaped response and stores nothing;
-  GET_ROUTEINFO_BY_TOPIC gets a route pointing at itself (Q queues, default 8).";
+  GET_ROUTEINFO_BY_TOPIC gets a route pointing at itself (Q queues, default 8).
+wirefuzz: hostile input (random and mutated frames, huge lengths, wrong serialize types, JSON
+  bombs, invalid UTF-8, missing or hostile header fields, unknown codes, half-open and slow
+  connections) for --duration (default 10 s) while a canary sends and pulls; --idle N idle
+  connections, --stuck K consumers that never read (default 1); --rss-pid samples the server's
+  memory. Exits non-zero when the canary failed, a well-formed request went unanswered or the
+  server died.";
 
 /// Entry point of the binary; returns the process exit code.
 pub fn main() -> i32 {
@@ -49,6 +59,7 @@ pub fn main() -> i32 {
         "produce" => args::ProduceArgs::parse(rest).and_then(produce::run),
         "consume" => args::ConsumeArgs::parse(rest).and_then(consume::run),
         "null-server" => args::NullArgs::parse(rest).and_then(null_server::run),
+        "wirefuzz" => wirefuzz::FuzzArgs::parse(rest).and_then(wirefuzz::run),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             return 0;

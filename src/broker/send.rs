@@ -817,9 +817,8 @@ fn put_response(
 
 /// Java `diskUtil()`: used fractions of the CommitLog, consume-queue and index partitions.
 fn disk_util(b: &BrokerInner) -> String {
-    use crate::store::sys::disk_usage_ratio;
     let c = b.store.config();
-    let ratio = |p: std::path::PathBuf| disk_usage_ratio(&p).unwrap_or(-1.0);
+    let ratio = |p: std::path::PathBuf| b.store.disk_ratio(&p);
     format!(
         "CL: {:5.2} CQ: {:5.2} INDEX: {:5.2}",
         ratio(c.commit_log_dir()),

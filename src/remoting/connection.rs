@@ -14,6 +14,10 @@
 //! reader (its direct writes block, or the queue fills), i.e. its own request processing
 //! (back-pressure) instead of making us buffer without bound.
 //!
+//! Both bounds (queued frames, requests in flight) are semaphores in front of lazily grown
+//! structures, and the read and write buffers start small and grow only with use: an idle
+//! connection costs a few KiB, not its bounds (10,000 idle connections must fit).
+//!
 //! A frame or header that does not decode gets an error response when its opaque can be
 //! found, then the connection is closed (as Java does). A panic inside a handler is caught,
 //! logged with the request code and answered with SYSTEM_ERROR.
@@ -31,6 +35,7 @@ use apogee_codec::codes::{request, response};
 use apogee_codec::command::peek_opaque;
 use apogee_codec::frame::FrameDecoder;
 use apogee_codec::RemotingCommand;
+use async_lock::{Semaphore, SemaphoreGuardArc};
 use bytes::BytesMut;
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
@@ -117,6 +122,18 @@ pub enum RemotingError {
     Codec(#[from] apogee_codec::CodecError),
 }
 
+/// An outgoing item and its write-queue permit (released once written).
+type Queued = (Outgoing, SemaphoreGuardArc);
+
+/// Permits handed out on close so that senders waiting for room wake up (and then see the
+/// closed channel).
+const CLOSED_PERMITS: usize = 1 << 40;
+
+/// First size of a connection's read chunk; doubled while reads fill it, up to
+/// [`MAX_READ_CHUNK`].
+const MIN_READ_CHUNK: usize = 4 * 1024;
+const MAX_READ_CHUNK: usize = 64 * 1024;
+
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A live connection, shared by its tasks and by whoever wants to send on it.
@@ -124,7 +141,9 @@ pub struct Connection {
     id: u64,
     peer: SocketAddr,
     local: SocketAddr,
-    tx: async_channel::Sender<Outgoing>,
+    /// Unbounded channel; `room` bounds it (a permit travels with each queued item).
+    tx: async_channel::Sender<Queued>,
+    room: Arc<Semaphore>,
     pending: Mutex<HashMap<i32, oneshot::Sender<RemotingCommand>>>,
     next_opaque: AtomicI32,
     closed: AtomicBool,
@@ -164,12 +183,19 @@ impl Connection {
         if self.is_closed() {
             return false;
         }
-        self.tx.send(out).await.is_ok()
+        let permit = self.room.acquire_arc().await;
+        !self.is_closed() && self.tx.try_send((out, permit)).is_ok()
     }
 
     /// Queue without waiting; false when closed or the queue is full.
     pub fn try_send(&self, out: Outgoing) -> bool {
-        !self.is_closed() && self.tx.try_send(out).is_ok()
+        if self.is_closed() {
+            return false;
+        }
+        match self.room.try_acquire_arc() {
+            Some(permit) => self.tx.try_send((out, permit)).is_ok(),
+            None => false,
+        }
     }
 
     /// Send a one-way request (flag set here).
@@ -215,6 +241,7 @@ impl Connection {
             return;
         }
         self.tx.close();
+        self.room.add_permits(CLOSED_PERMITS);
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
         self.lock_pending().clear();
     }
@@ -236,12 +263,13 @@ pub async fn run_connection(
         .local_addr()
         .map(normalize)
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let (tx, rx) = async_channel::bounded(opts.write_queue.max(1));
+    let (tx, rx) = async_channel::unbounded();
     let conn = Arc::new(Connection {
         id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
         peer,
         local,
         tx,
+        room: Arc::new(Semaphore::new(opts.write_queue.max(1))),
         pending: Mutex::new(HashMap::new()),
         next_opaque: AtomicI32::new(1),
         closed: AtomicBool::new(false),
@@ -271,6 +299,7 @@ pub async fn run_connection(
     // response to a bad frame), then shut the socket.
     conn.closed.store(true, Ordering::Release);
     conn.tx.close();
+    conn.room.add_permits(CLOSED_PERMITS);
     let _ = rt::timeout(Duration::from_secs(5), done_rx).await;
     conn.closed.store(false, Ordering::Release);
     conn.close();
@@ -296,12 +325,12 @@ async fn read_loop(
     opts: &ConnectionOptions,
 ) -> Result<(), RemotingError> {
     let mut decoder = FrameDecoder::new(opts.max_frame);
-    // In-flight slots: a token per request that continues in its own task.
-    let (slots_tx, slots_rx) = async_channel::bounded::<()>(opts.max_in_flight.max(1));
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    let mut chunk = vec![0u8; 64 * 1024];
+    // In-flight slots: a permit per request that continues in its own task.
+    let slots = Arc::new(Semaphore::new(opts.max_in_flight.max(1)));
+    let mut buf = BytesMut::new();
+    let mut chunk = vec![0u8; MIN_READ_CHUNK];
     // Replies of requests finished inline, written before the next read.
-    let mut replies = BytesMut::with_capacity(64 * 1024);
+    let mut replies = BytesMut::new();
     loop {
         // Split every complete frame off the buffer.
         loop {
@@ -330,17 +359,14 @@ async fn read_loop(
                                 Poll::Pending => {
                                     // Its first poll registered a no-op waker; the task's
                                     // first poll registers the real one and re-checks.
-                                    if slots_tx.send(()).await.is_err() {
-                                        return Ok(());
-                                    }
+                                    let slot = slots.acquire_arc().await;
                                     let conn = Arc::clone(conn);
-                                    let slot = slots_rx.clone();
                                     rt::spawn(async move {
                                         if let Some(out) = fut.await {
                                             conn.send(out).await;
                                         }
                                         // Free the slot (its reply is queued).
-                                        let _ = slot.try_recv();
+                                        drop(slot);
                                     });
                                 }
                             }
@@ -374,7 +400,7 @@ async fn read_loop(
         }
         flush_replies(&stream, &mut replies, &conn.write_lock).await?;
         if replies.capacity() > 4 * 1024 * 1024 {
-            replies = BytesMut::with_capacity(64 * 1024);
+            replies = BytesMut::new();
         }
         let n = match rt::timeout(opts.idle_timeout, stream.read(&mut chunk)).await {
             Some(r) => r?,
@@ -387,6 +413,9 @@ async fn read_loop(
             return Ok(());
         }
         buf.extend_from_slice(&chunk[..n]);
+        if n == chunk.len() && chunk.len() < MAX_READ_CHUNK {
+            chunk = vec![0u8; chunk.len() * 2];
+        }
     }
 }
 
@@ -529,22 +558,24 @@ async fn flush_replies(
 
 async fn write_loop(
     stream: TcpStream,
-    rx: async_channel::Receiver<Outgoing>,
+    rx: async_channel::Receiver<Queued>,
     lock: &WriteLock<()>,
 ) -> Result<(), RemotingError> {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut buf = BytesMut::new();
     while let Ok(first) = rx.recv().await {
         // Batch whatever else is queued into the same write.
         let mut next = Some(first);
-        while let Some(out) = next.take() {
+        while let Some((out, permit)) = next.take() {
             write_out(&stream, &mut buf, out, lock).await?;
+            // The slot is free once the item is in the write buffer or on the socket.
+            drop(permit);
             if buf.len() < WRITE_BATCH {
                 next = rx.try_recv().ok();
             }
         }
         flush_replies(&stream, &mut buf, lock).await?;
         if buf.capacity() > 4 * 1024 * 1024 {
-            buf = BytesMut::with_capacity(64 * 1024);
+            buf = BytesMut::new();
         }
     }
     Ok(())

@@ -3,11 +3,14 @@
 //! Every file operation the store performs goes through [`Fs`]. In production it is a thin
 //! layer over `std::fs` and `memmap2`; tests arm [`Fault`]s on it to make a chosen operation
 //! fail (an fsync, a write, a file creation, "disk full") and check that the store reacts
-//! correctly — refusing writes after a failed fsync, losing nothing acknowledged.
+//! correctly — refusing writes after a failed fsync, losing nothing acknowledged. The disk
+//! usage the store acts on (refusing writes, forced expiry) is read through it too, so tests
+//! can pretend the disk is full.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use memmap2::MmapRaw;
@@ -56,7 +59,13 @@ impl Fault {
 #[derive(Clone, Default)]
 pub struct Fs {
     faults: Option<Arc<Mutex<Vec<Fault>>>>,
+    /// Faultable only: a disk-usage reading that replaces the real one (`f64` bits;
+    /// [`NO_USAGE_OVERRIDE`] when unset).
+    usage: Option<Arc<AtomicU64>>,
 }
+
+/// Marker of "no disk-usage override" (a NaN payload no caller produces).
+const NO_USAGE_OVERRIDE: u64 = u64::MAX;
 
 impl std::fmt::Debug for Fs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,14 +80,41 @@ impl std::fmt::Debug for Fs {
 impl Fs {
     /// The real file system, with no way to inject faults.
     pub fn real() -> Self {
-        Fs { faults: None }
+        Fs {
+            faults: None,
+            usage: None,
+        }
     }
 
     /// A real file system on which tests can arm faults.
     pub fn faultable() -> Self {
         Fs {
             faults: Some(Arc::new(Mutex::new(Vec::new()))),
+            usage: Some(Arc::new(AtomicU64::new(NO_USAGE_OVERRIDE))),
         }
+    }
+
+    /// Pretend every store partition is `ratio` full (`None`: read the real usage again).
+    /// Has no effect on [`Fs::real`].
+    pub fn set_disk_usage(&self, ratio: Option<f64>) {
+        if let Some(u) = &self.usage {
+            u.store(
+                ratio.map_or(NO_USAGE_OVERRIDE, f64::to_bits),
+                Ordering::Release,
+            );
+        }
+    }
+
+    /// Used fraction of the file system holding `path` (see [`super::sys::disk_usage_ratio`]),
+    /// or the reading set with [`Fs::set_disk_usage`].
+    pub fn disk_usage_ratio(&self, path: &Path) -> Option<f64> {
+        if let Some(u) = &self.usage {
+            let bits = u.load(Ordering::Acquire);
+            if bits != NO_USAGE_OVERRIDE {
+                return Some(f64::from_bits(bits));
+            }
+        }
+        super::sys::disk_usage_ratio(path)
     }
 
     /// Arm a fault. Has no effect on [`Fs::real`].

@@ -35,7 +35,7 @@ use super::results::{
 };
 use super::running_flags::RunningFlags;
 use super::store_config::{BrokerRole, FlushDiskType, MessageStoreConfig};
-use super::sys::{disk_usage_ratio, is_delete_hour, now_ms};
+use super::sys::{is_delete_hour, now_ms};
 use super::transient_pool::TransientStorePool;
 
 /// Why the store could not start.
@@ -90,6 +90,8 @@ struct Inner {
     last_exit_ok: bool,
     /// `brokerRole`, parsed once.
     role: BrokerRole,
+    /// The file-system seam (disk-usage readings go through it).
+    fs: Fs,
 }
 
 /// The storage engine. Cheap to clone (a shared handle).
@@ -252,6 +254,7 @@ impl MessageStore {
         let role = config.broker_role();
         let store = MessageStore {
             inner: Arc::new(Inner {
+                fs: fs.clone(),
                 total_memory: total_memory(),
                 config,
                 commit_log,
@@ -574,6 +577,16 @@ impl MessageStore {
                 next_phy_file_start = cl.roll_next_file(phy);
                 continue;
             };
+            if !record_matches_unit(&bytes, phy, queue_id, unit.queue_offset) {
+                // A damaged or missing consume-queue file points at the wrong record:
+                // serve nothing rather than another message under this offset.
+                warn!(
+                    "{topic}-{queue_id}: consume queue unit {} points at CommitLog {phy} \
+                     (size {size}), which is not its message; skipped",
+                    unit.queue_offset
+                );
+                continue;
+            }
             if !filter.matches_record(&bytes) {
                 continue;
             }
@@ -750,7 +763,18 @@ impl MessageStore {
 
     /// Current disk usage of the CommitLog path, as a fraction.
     pub fn commit_log_disk_ratio(&self) -> f64 {
-        disk_usage_ratio(&self.inner.config.commit_log_dir()).unwrap_or(-1.0)
+        self.disk_ratio(&self.inner.config.commit_log_dir())
+    }
+
+    /// Used fraction of the partition holding `path` as the store sees it (-1 when unknown).
+    pub fn disk_ratio(&self, path: &std::path::Path) -> f64 {
+        self.inner.fs.disk_usage_ratio(path).unwrap_or(-1.0)
+    }
+
+    /// Check the disk usage now instead of at the next periodic check (every 10 s): above
+    /// `diskSpaceWarningLevelRatio` writes are refused, under it they are accepted again.
+    pub fn check_disk_space(&self) {
+        check_disk(&self.inner);
     }
 
     // ---- background service -----------------------------------------------------------
@@ -901,9 +925,31 @@ fn service_loop(weak: std::sync::Weak<Inner>, wake: Arc<(Mutex<bool>, Condvar)>)
     }
 }
 
+/// Whether the CommitLog bytes a consume-queue unit points at are the record it indexes:
+/// TOTALSIZE equals the unit's size and QUEUEID, QUEUEOFFSET and PHYSICALOFFSET are the
+/// unit's (fixed places in both record versions; no CRC, so cheap on every pull).
+fn record_matches_unit(rec: &[u8], phy: i64, queue_id: i32, queue_offset: i64) -> bool {
+    let i32_at = |at: usize| {
+        rec.get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(i32::from_be_bytes)
+    };
+    let i64_at = |at: usize| {
+        rec.get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(i64::from_be_bytes)
+    };
+    i32_at(0).and_then(|n| usize::try_from(n).ok()) == Some(rec.len())
+        && i32_at(12) == Some(queue_id)
+        && i64_at(20) == Some(queue_offset)
+        && i64_at(28) == Some(phy)
+}
+
 /// Disk usage above the warning level makes the store refuse writes until it drops.
 fn check_disk(i: &Inner) {
-    let ratio = disk_usage_ratio(&i.config.commit_log_dir()).unwrap_or(-1.0);
+    let ratio =
+        i.fs.disk_usage_ratio(&i.config.commit_log_dir())
+            .unwrap_or(-1.0);
     let warn_level = i.config.disk_space_warning_level_ratio as f64 / 100.0;
     if ratio > warn_level {
         if i.flags.get() & RunningFlags::DISK_FULL == 0 {
@@ -919,7 +965,7 @@ fn check_disk(i: &Inner) {
 /// One pass of CommitLog, consume-queue and index expiry. Returns CommitLog files deleted.
 fn clean_once(i: &Inner, now: i64) -> usize {
     let c = &i.config;
-    let ratio = disk_usage_ratio(&c.commit_log_dir()).unwrap_or(-1.0);
+    let ratio = i.fs.disk_usage_ratio(&c.commit_log_dir()).unwrap_or(-1.0);
     let max_ratio = c.disk_max_used_space_ratio() as f64 / 100.0;
     let forcibly = c.disk_space_clean_forcibly_ratio as f64 / 100.0;
     let clean_immediately = ratio > forcibly || ratio < 0.0;

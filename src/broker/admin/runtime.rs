@@ -115,7 +115,7 @@ pub fn runtime_info(b: &Arc<BrokerInner>) -> BTreeMap<String, String> {
     put("commitLogDiskRatio", cl_ratio);
     put(
         "consumeQueueDiskRatio",
-        java_double(sys::disk_usage_ratio(&cfg.consume_queue_dir()).unwrap_or(-1.0)),
+        java_double(store.disk_ratio(&cfg.consume_queue_dir())),
     );
     for (level, offset) in b.configs.delay_offsets.table() {
         let max = store.max_offset_in_queue(SCHEDULE_TOPIC, level - 1);

@@ -643,3 +643,240 @@ fn lookup_by_offset_message_id() {
     assert!(store.look_message_by_msg_id("nonsense").is_none());
     store.shutdown();
 }
+
+#[test]
+fn disk_above_max_used_ratio_expires_files_before_their_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small_config(dir.path());
+    assert_eq!(cfg.set("diskMaxUsedSpaceRatio", "75"), Ok(true));
+    let fs = Fs::faultable();
+    let store = MessageStore::open(cfg, fs.clone()).unwrap();
+    for i in 0..400 {
+        let r = store.put_message_blocking(msg("E", 0, &[i as u8; 400], ""), false);
+        assert_eq!(r.status, PutMessageStatus::PutOk);
+    }
+    assert!(store.wait_dispatched(Duration::from_secs(5)));
+    let files = |s: &MessageStore| s.inner.commit_log.queue().files().len();
+    let before = files(&store);
+    assert!(before >= 3, "{before} CommitLog files");
+    // Under the ratio, and far from the reserved time: nothing goes.
+    fs.set_disk_usage(Some(0.50));
+    assert_eq!(clean_once(&store.inner, now_ms()), 0);
+    // Above diskMaxUsedSpaceRatio (75 %): files are expired early, the current one stays,
+    // and the store keeps serving from its new minimum.
+    fs.set_disk_usage(Some(0.80));
+    let deleted = clean_once(&store.inner, now_ms());
+    assert!(deleted > 0, "nothing deleted");
+    assert_eq!(files(&store), before - deleted);
+    assert!(store.inner.commit_log.min_offset() > 0);
+    let last = store.max_offset_in_queue("E", 0) - 1;
+    let g = store.get_message("E", 0, last, 1, &AcceptAll).unwrap();
+    assert_eq!(
+        decode_record(&g.messages[0]).unwrap().0.body,
+        [(399 % 256) as u8; 400]
+    );
+    store.shutdown();
+}
+
+/// Every file below `dir`, recursively.
+fn all_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for f in all_files(from) {
+        let rel = f.strip_prefix(from).unwrap();
+        let dst = to.join(rel);
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(&f, &dst).unwrap();
+    }
+}
+
+/// Random damage to a copy of a store, then a start: the store opens (or refuses with an
+/// error naming a wrongly sized consume-queue or index file), never panics, and never serves a message that is not exactly what was written
+/// at that queue offset. Damage kinds: bit flips, zeroed ranges and truncation of the last
+/// CommitLog file (the region recovery scans), bit flips / truncation / removal of consume
+/// queue and index files, garbage / truncated / missing checkpoint, and the abort file
+/// present or absent.
+#[test]
+fn random_damage_at_startup_never_serves_a_corrupt_message() {
+    let template = tempfile::tempdir().unwrap();
+    let mut cfg = small_config(template.path());
+    cfg.mapped_file_size_consume_queue = 20 * 40;
+    let store = MessageStore::open(cfg.clone(), Fs::real()).unwrap();
+    let mut expected: HashMap<(String, i32, i64), Vec<u8>> = HashMap::new();
+    let mut noise = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        noise ^= noise << 13;
+        noise ^= noise >> 7;
+        noise ^= noise << 17;
+        noise
+    };
+    for i in 0..400usize {
+        let topic = if i % 3 == 0 { "DA" } else { "DB" };
+        let q = (i % 2) as i32;
+        let mut body = format!("m{i:05}-").into_bytes();
+        body.resize(20 + (next() % 380) as usize, b'a' + (i % 26) as u8);
+        let r = store.put_message_blocking(msg(topic, q, &body, &format!("KEYS\u{1}k{i}")), false);
+        assert_eq!(r.status, PutMessageStatus::PutOk);
+        let qo = r.append.unwrap().logics_offset;
+        expected.insert((topic.to_owned(), q, qo), body);
+    }
+    assert!(store.wait_dispatched(Duration::from_secs(5)));
+    store.shutdown();
+    drop(store);
+    let files = all_files(template.path());
+    let of_kind = |k: &str| -> Vec<std::path::PathBuf> {
+        files
+            .iter()
+            .filter(|p| p.to_string_lossy().contains(k))
+            .map(|p| p.strip_prefix(template.path()).unwrap().to_path_buf())
+            .collect()
+    };
+    let commitlogs = of_kind("/commitlog/");
+    let cqs = of_kind("/consumequeue/");
+    let indexes = of_kind("/index/");
+    assert!(commitlogs.len() >= 3 && cqs.len() >= 4 && !indexes.is_empty());
+    let last_cl = commitlogs.last().unwrap().clone();
+
+    let mut opened = 0;
+    for round in 0..48 {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(template.path(), dir.path());
+        let mut c = cfg.clone();
+        c.store_path_root_dir = dir.path().to_string_lossy().into_owned();
+        let mut done = Vec::new();
+        for _ in 0..1 + next() % 3 {
+            let pick = |v: &Vec<std::path::PathBuf>, r: u64| v[(r as usize) % v.len()].clone();
+            let r = next();
+            let (what, path) = match next() % 7 {
+                0 | 1 => ("commitlog", last_cl.clone()),
+                2 => ("consumequeue", pick(&cqs, r)),
+                3 => ("index", pick(&indexes, r)),
+                4 => ("checkpoint", "checkpoint".into()),
+                5 => ("abort", "abort".into()),
+                _ => ("consumequeue", pick(&cqs, r)),
+            };
+            let p = dir.path().join(&path);
+            if what == "abort" {
+                if p.exists() {
+                    std::fs::remove_file(&p).unwrap();
+                } else {
+                    std::fs::write(&p, b"").unwrap();
+                }
+                done.push("abort toggled".to_owned());
+                continue;
+            }
+            let Ok(mut bytes) = std::fs::read(&p) else {
+                continue;
+            };
+            // Damage mostly where data is (the first part of each file).
+            let span = (bytes.len() / 3).max(1);
+            match next() % 4 {
+                0 if !bytes.is_empty() => {
+                    let at = (next() as usize) % span.min(bytes.len());
+                    bytes[at] ^= 1 << (next() % 8);
+                    done.push(format!("bit flip in {} at {at}", path.display()));
+                }
+                1 if !bytes.is_empty() => {
+                    let at = (next() as usize) % span.min(bytes.len());
+                    let len = (1 + next() % 64) as usize;
+                    let end = (at + len).min(bytes.len());
+                    bytes[at..end].fill(0);
+                    done.push(format!("zeroed {}..{end} of {}", at, path.display()));
+                }
+                2 if what != "commitlog" => {
+                    let keep = (next() as usize) % (bytes.len() + 1);
+                    bytes.truncate(keep);
+                    done.push(format!("truncated {} to {keep}", path.display()));
+                }
+                _ => {
+                    if what == "commitlog" {
+                        // The mapped size is kept: a torn tail is zeros past a point.
+                        let at = (next() as usize) % span.min(bytes.len()).max(1);
+                        bytes[at..].fill(0);
+                        done.push(format!("zeroed tail of {} from {at}", path.display()));
+                    } else {
+                        std::fs::remove_file(&p).unwrap();
+                        done.push(format!("removed {}", path.display()));
+                        continue;
+                    }
+                }
+            }
+            std::fs::write(&p, &bytes).unwrap();
+        }
+        let store = match MessageStore::open(c, Fs::real()) {
+            Ok(s) => s,
+            Err(e) => {
+                // The only refusal: a consume-queue or index file whose size does not match
+                // the configuration (as Java, which fails to load such a file); the error
+                // names the file.
+                let e = e.to_string();
+                assert!(
+                    e.contains("refusing to misread it"),
+                    "round {round} {done:?}: {e}"
+                );
+                eprintln!("round {round}: {done:?}: refused to open: {e}");
+                continue;
+            }
+        };
+        opened += 1;
+        assert!(
+            store.wait_dispatched(Duration::from_secs(10)),
+            "round {round}"
+        );
+        for topic in ["DA", "DB"] {
+            for q in 0..2 {
+                let (min, max) = (
+                    store.min_offset_in_queue(topic, q),
+                    store.max_offset_in_queue(topic, q),
+                );
+                let mut off = min;
+                while off < max {
+                    let Some(g) = store.get_message(topic, q, off, 32, &AcceptAll) else {
+                        break;
+                    };
+                    if g.messages.is_empty() {
+                        off = g.next_begin_offset.max(off + 1);
+                        continue;
+                    }
+                    for (m, qo) in g.messages.iter().zip(&g.queue_offsets) {
+                        let (rec, _) = decode_record(m).unwrap_or_else(|e| {
+                            panic!("round {round} {done:?}: {topic}/{q}@{qo} undecodable: {e}")
+                        });
+                        assert_eq!(
+                            apogee_codec::message::body_crc(rec.body),
+                            rec.body_crc,
+                            "round {round} {done:?}: {topic}/{q}@{qo} bad CRC"
+                        );
+                        assert_eq!(rec.queue_offset, *qo, "round {round} {done:?}");
+                        assert_eq!(
+                            expected.get(&(topic.to_owned(), q, *qo)).map(Vec::as_slice),
+                            Some(rec.body),
+                            "round {round} {done:?}: {topic}/{q}@{qo} is not what was written"
+                        );
+                    }
+                    off = g.next_begin_offset.max(off + 1);
+                }
+            }
+        }
+        // Still writeable after recovery.
+        let r = store.put_message_blocking(msg("DA", 0, b"after", ""), false);
+        assert_eq!(r.status, PutMessageStatus::PutOk, "round {round} {done:?}");
+        store.shutdown();
+    }
+    assert!(opened >= 24, "only {opened} of 48 damaged stores opened");
+}
