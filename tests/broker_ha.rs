@@ -268,7 +268,9 @@ fn slave_follows_the_master_byte_for_byte_serves_pulls_and_takes_over_routing() 
             ..TopicConfig::new(topic)
         })
         .unwrap();
-    rt::block_on(apogee::broker::registration::register_now(master.broker.inner()));
+    rt::block_on(apogee::broker::registration::register_now(
+        master.broker.inner(),
+    ));
     let n = 600;
     for i in 0..n {
         put(&master, topic, (i % 2) as i32, &body_of(i));
