@@ -354,12 +354,32 @@ fn slave_catches_up_after_a_restart_and_a_late_slave_starts_at_the_last_file() {
     );
 
     // A new, empty slave starts from the start of the master's last file (as Java does).
+    // Its log begins there, it flushes and shuts down cleanly, and it keeps its data over a
+    // restart.
     let late = start_slave(&master, None);
     wait_until("late slave caught up", || caught_up(&master, &late));
     let max = master.broker.store().commit_log_max_offset();
     let last_file = max - max % FILE_SIZE as i64;
     assert_eq!(late.broker.store().commit_log_min_offset(), last_file);
     assert_commit_logs_identical(&master, &late, last_file);
+    let (cfg, store_cfg, dir) = (
+        late.broker.inner().config.clone(),
+        late.broker.store().config().clone(),
+        late.dir,
+    );
+    rt::block_on(late.broker.shutdown());
+    assert!(
+        !store_cfg.abort_path().exists(),
+        "the late slave flushed everything and shut down cleanly"
+    );
+    for i in 500..700 {
+        put(&master, "Restart", 0, &body_of(i));
+    }
+    let late = start(cfg, store_cfg, dir);
+    assert_eq!(late.broker.store().commit_log_min_offset(), last_file);
+    wait_until("late slave caught up again", || caught_up(&master, &late));
+    assert_commit_logs_identical(&master, &late, last_file);
+    assert_eq!(late.broker.store().max_offset_in_queue("Restart", 0), 700);
     late.stop();
     slave.stop();
     master.stop();

@@ -288,6 +288,12 @@ fn do_reput(s: &Shared) -> Option<i64> {
                     s.dispatched.fetch_add(1, Ordering::Relaxed);
                     if s.notify_arrivals {
                         notify(s, &req);
+                    } else {
+                        // A slave appends no messages itself: its recovery point follows what
+                        // was replicated and dispatched (as Java's reput does on a slave).
+                        s.targets
+                            .checkpoint
+                            .set_physic_msg_timestamp(req.store_timestamp);
                     }
                 }
                 RecordCheck::Blank => {

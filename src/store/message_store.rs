@@ -250,7 +250,11 @@ impl MessageStore {
             commit_settings,
         )
         .map_err(io_err("starting the flush service"))?;
-        commit_log.queue().prepare_next();
+        // An empty slave's first file is wherever the master's transfer starts (the start of
+        // the master's last file), not 0: nothing is prepared until the first chunk arrives.
+        if !(config.broker_role() == BrokerRole::Slave && commit_log.queue().is_empty()) {
+            commit_log.queue().prepare_next();
+        }
         abort.create().map_err(io_err("creating the abort file"))?;
 
         let role = config.broker_role();
