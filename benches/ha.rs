@@ -130,7 +130,16 @@ fn catch_up_and_lag() {
         n as f64 / took.as_secs_f64()
     );
 
-    // Live lag while one thread puts at full speed.
+    // Live lag while one thread puts at full speed, then paced.
+    live_lag(&master, &slave, None);
+    live_lag(&master, &slave, Some(50_000));
+    rt::block_on(slave.shutdown());
+    rt::block_on(master.shutdown());
+}
+
+/// Put `LIVE_MESSAGES` (at most `rate` per second when given) while sampling every 1 ms how
+/// far the slave's max offset trails the master's.
+fn live_lag(master: &Broker, slave: &Broker, rate: Option<u64>) {
     let stop = Arc::new(AtomicBool::new(false));
     let (m2, s2, stop2) = (master.clone(), slave.clone(), Arc::clone(&stop));
     let sampler = std::thread::spawn(move || {
@@ -145,26 +154,34 @@ fn catch_up_and_lag() {
     });
     let t = Instant::now();
     for i in 0..LIVE_MESSAGES {
+        if let Some(r) = rate {
+            let due = Duration::from_secs_f64(i as f64 / r as f64);
+            let now = t.elapsed();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+        }
         master
             .store()
             .put_message_blocking(msg(master.addr(), i), false);
     }
     let put_secs = t.elapsed().as_secs_f64();
-    let drain = wait_caught_up(&master, &slave);
+    let drain = wait_caught_up(master, slave);
     stop.store(true, Ordering::Release);
     let mut lags = sampler.join().expect("sampler");
     lags.sort_unstable();
+    let kib = |b: u64| b as f64 / 1024.0;
     println!(
-        "live: {LIVE_MESSAGES} puts at {:.0} msgs/s; slave behind by p50 {} B, p99 {} B, max {} B ({} samples); level {:.1} ms after the last put",
+        "live ({}): {LIVE_MESSAGES} puts at {:.0} msgs/s ({:.0} MiB/s); slave behind by p50 {:.1} KiB, p99 {:.1} KiB, max {:.1} KiB ({} samples); level {:.1} ms after the last put",
+        rate.map(|r| format!("paced {r}/s")).unwrap_or_else(|| "full speed".into()),
         LIVE_MESSAGES as f64 / put_secs,
-        percentile(&lags, 0.5),
-        percentile(&lags, 0.99),
-        lags.last().copied().unwrap_or(0),
+        LIVE_MESSAGES as f64 * (BODY + 100) as f64 / put_secs / (1024.0 * 1024.0),
+        kib(percentile(&lags, 0.5)),
+        kib(percentile(&lags, 0.99)),
+        kib(lags.last().copied().unwrap_or(0)),
         lags.len(),
         drain.as_secs_f64() * 1000.0
     );
-    rt::block_on(slave.shutdown());
-    rt::block_on(master.shutdown());
 }
 
 fn put_latencies(role: &str) -> Vec<u64> {
@@ -193,7 +210,7 @@ fn put_latencies(role: &str) -> Vec<u64> {
         let r = master
             .store()
             .put_message_blocking(msg(master.addr(), i), true);
-        lat.push(t.elapsed().as_micros() as u64);
+        lat.push(t.elapsed().as_nanos() as u64);
         assert!(r.status.is_stored(), "{r:?}");
     }
     rt::block_on(slave.shutdown());
@@ -207,12 +224,13 @@ fn main() {
     for role in ["ASYNC_MASTER", "SYNC_MASTER"] {
         let lat = put_latencies(role);
         let total: u64 = lat.iter().sum();
+        let us = |ns: u64| ns as f64 / 1000.0;
         println!(
-            "{role}: {LATENCY_MESSAGES} puts one in flight: p50 {} us, p99 {} us, max {} us, {:.0} puts/s",
-            percentile(&lat, 0.5),
-            percentile(&lat, 0.99),
-            lat.last().copied().unwrap_or(0),
-            LATENCY_MESSAGES as f64 / (total as f64 / 1e6)
+            "{role}: {LATENCY_MESSAGES} puts one in flight: p50 {:.1} us, p99 {:.1} us, max {:.1} us, {:.0} puts/s",
+            us(percentile(&lat, 0.5)),
+            us(percentile(&lat, 0.99)),
+            us(lat.last().copied().unwrap_or(0)),
+            LATENCY_MESSAGES as f64 / (total as f64 / 1e9)
         );
     }
 }

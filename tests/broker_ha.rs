@@ -728,3 +728,36 @@ fn killed_sync_master_loses_no_acknowledged_message() {
     }
     slave.stop();
 }
+
+/// `slaveReadEnable`: pulls of cold data (beyond `accessMessageInMemoryMaxRatio` of RAM from
+/// the log's end) suggest the group's `whichBrokerWhenConsumeSlowly`, others its `brokerId`;
+/// without it always the master.
+#[test]
+fn pull_answers_suggest_the_slave_for_cold_data() {
+    let suggestion = |slave_read: bool, ratio: i32| {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut b, mut s) = ha_configs(dir.path(), "ASYNC_MASTER", None, None);
+        b.slave_read_enable = slave_read;
+        s.access_message_in_memory_max_ratio = ratio;
+        let master = start(b, s, dir);
+        master
+            .broker
+            .inner()
+            .configs
+            .topics
+            .update_topic_config(TopicConfig::new("Cold"))
+            .unwrap();
+        for i in 0..10 {
+            put(&master, "Cold", 0, &body_of(i));
+        }
+        assert!(master.broker.store().wait_dispatched(WAIT_LIMIT));
+        let r = common::call(&common::client(), master.addr(), pull_cmd("Cold", 0, 0));
+        assert_eq!(r.code, response::SUCCESS, "{r:?}");
+        let h: PullMessageResponseHeader = r.read_header().unwrap();
+        master.stop();
+        h.suggest_which_broker_id
+    };
+    assert_eq!(suggestion(true, 0), 1, "cold: whichBrokerWhenConsumeSlowly");
+    assert_eq!(suggestion(true, 100), 0, "warm: the group's brokerId");
+    assert_eq!(suggestion(false, 0), 0, "slave reading off: the master");
+}
