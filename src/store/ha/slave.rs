@@ -22,8 +22,11 @@ use crate::rt::{self, TcpStream};
 use crate::store::message_store::MessageStore;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Java's 4 MiB read buffer bounds how much one read takes in.
+/// Bytes taken from the socket per read.
 const READ_CHUNK: usize = 256 * 1024;
+/// Largest chunk accepted (Java's slave read buffer is 4 MiB), unless our own
+/// `haTransferBatchSize` is larger.
+const MAX_CHUNK: usize = 4 * 1024 * 1024;
 
 /// Run the HA client of `store` until its HA service stops.
 pub fn start(store: MessageStore) {
@@ -80,7 +83,9 @@ async fn session(store: &MessageStore, addr: &str) -> io::Result<()> {
     report(&mut stream, reported, s.housekeeping_interval).await?;
     let mut last_report = Instant::now();
     let mut last_read = Instant::now();
-    let mut parser = FrameParser::new(s.file_size.max(1));
+    // Java's slave reads into a 4 MiB buffer, so no interoperable master sends more at once.
+    let max_body = MAX_CHUNK.max(s.transfer_batch_size).min(s.file_size.max(1));
+    let mut parser = FrameParser::new(max_body);
     let mut buf = vec![0u8; READ_CHUNK];
     let result = loop {
         if ha.is_stopped() {
