@@ -239,7 +239,8 @@ fn registers_at_start_after_topic_creation_and_unregisters_at_shutdown() {
     assert_eq!(h.broker_name, "broker-test");
     assert_eq!(h.broker_addr, addr.to_string());
     assert_eq!(h.broker_id, 0);
-    assert_eq!(h.ha_server_addr, format!("127.0.0.1:{}", addr.port() + 1));
+    // The bound HA listener (listenPort + 1 by default; any free port when listenPort is 0).
+    assert_eq!(h.ha_server_addr, tb.broker.inner().ha_addr.to_string());
     assert!(!h.compressed);
     assert_eq!(
         h.body_crc32,

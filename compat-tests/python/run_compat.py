@@ -87,7 +87,7 @@ CLIENTS += [(name, None, None, None, argv, scs)
 
 
 def free_port_pair():
-    """A port p such that p and p-2 (the broker's fast port) are free."""
+    """A port p such that p, p-2 (the broker's fast port) and p+1 (its HA port) are free."""
     for _ in range(200):
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
@@ -96,7 +96,7 @@ def free_port_pair():
         if p < 1100:
             continue
         ok = True
-        for q in (p, p - 2):
+        for q in (p, p - 2, p + 1):
             t = socket.socket()
             try:
                 t.bind(("127.0.0.1", q))

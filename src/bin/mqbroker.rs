@@ -71,9 +71,10 @@ fn main() {
             }
         };
         println!(
-            "The broker[{}] boot success. serving on {}",
+            "The broker[{}] boot success. serving on {} (HA on {})",
             b.inner().config.broker_name,
-            b.addr()
+            b.addr(),
+            b.inner().ha_addr
         );
         let _ = apogee::signals::termination().await;
         b.shutdown().await;

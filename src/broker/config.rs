@@ -154,4 +154,47 @@ mod tests {
         assert!(e.contains("listenPort"));
         assert_eq!(b.register_period_ms(), 30_000);
     }
+
+    #[test]
+    fn slave_broker_conf_and_the_ha_port() {
+        use crate::store::store_config::BrokerRole;
+        let mut b = BrokerConfig::default();
+        let mut s = MessageStoreConfig::default();
+        let text = "brokerName=broker-a\nbrokerId=1\nbrokerRole=SLAVE\nlistenPort=20911\n\
+                    haMasterAddress=10.0.0.1:10912\nslaveReadEnable=true\n\
+                    haTransferBatchSize=65536\nhaSendHeartbeatInterval=1000\n\
+                    haHousekeepingInterval=9000\nhaSlaveFallbehindMax=1024\nslaveTimeout=500\n";
+        let unknown = apply_properties(text, &mut b, &mut s).unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        assert_eq!(s.broker_role(), BrokerRole::Slave);
+        assert_eq!(b.broker_id, 1);
+        assert!(b.slave_read_enable);
+        assert_eq!(s.ha_master_address, "10.0.0.1:10912");
+        assert_eq!(
+            (s.ha_transfer_batch_size, s.ha_send_heartbeat_interval),
+            (65536, 1000)
+        );
+        assert_eq!(
+            (
+                s.ha_housekeeping_interval,
+                s.ha_slave_fallbehind_max,
+                s.slave_timeout
+            ),
+            (9000, 1024, 500)
+        );
+        // Default haListenPort: listenPort + 1, as 4.9.8 sets it.
+        assert_eq!(crate::broker::ha_listen_port(&b, &s), 20912);
+        // Set explicitly: used as given.
+        apply_properties("haListenPort=30000", &mut b, &mut s).unwrap();
+        assert_eq!(crate::broker::ha_listen_port(&b, &s), 30000);
+        // listenPort 0 (any free port) with the default HA port: any free port too.
+        let (b0, s0) = (
+            BrokerConfig {
+                listen_port: 0,
+                ..Default::default()
+            },
+            MessageStoreConfig::default(),
+        );
+        assert_eq!(crate::broker::ha_listen_port(&b0, &s0), 0);
+    }
 }

@@ -16,6 +16,9 @@
 //!   administration and relays to clients.
 //! * `schedule`: delayed delivery, one actor per delay level.
 //! * `transaction`: END_TRANSACTION, op messages and the check-back service.
+//! * `slave_sync`: on a slave, copies topics, groups and offsets from the master every 10 s.
+//!   The replication itself (HA listener and client) lives in `store::ha`; the broker binds
+//!   the HA port and starts it.
 
 pub mod admin;
 pub mod client;
@@ -32,6 +35,7 @@ pub mod registration;
 pub mod schedule;
 pub mod send;
 pub mod send_back;
+pub mod slave_sync;
 pub mod transaction;
 
 use std::net::SocketAddr;
@@ -45,8 +49,9 @@ use crate::remoting::{self, ConnectionOptions, RejectAll, RemotingClient, Server
 use crate::rt;
 use crate::store::config_files::{ConfigFiles, TopicSettings};
 use crate::store::fs::Fs;
+use crate::store::ha;
 use crate::store::message_store::MessageStore;
-use crate::store::store_config::MessageStoreConfig;
+use crate::store::store_config::{BrokerRole, MessageStoreConfig};
 
 pub use config::BrokerConfig;
 
@@ -74,8 +79,12 @@ pub struct BrokerInner {
     pub rebalance_lock: rebalance_lock::RebalanceLockManager,
     /// The address written into stored records and message ids (`brokerIP1:listenPort`).
     pub store_host: SocketAddr,
-    /// Client to the name servers.
+    /// Client to the name servers (and, on a slave, to the master for config sync).
     pub ns_client: RemotingClient,
+    /// The HA listener's address (`brokerIP1` and the bound HA port).
+    pub ha_addr: SocketAddr,
+    /// On a slave: the master's broker address, as the name server answered it.
+    pub master_addr: Mutex<Option<String>>,
     shutdown: AtomicBool,
     servers: Mutex<Vec<ServerHandle>>,
 }
@@ -88,6 +97,43 @@ impl BrokerInner {
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutdown.load(Ordering::Acquire)
+    }
+
+    pub fn is_slave(&self) -> bool {
+        self.store.config().broker_role() == BrokerRole::Slave
+    }
+
+    /// The master's broker address (a slave's config-sync target).
+    pub fn master_addr(&self) -> Option<String> {
+        self.master_addr.lock().ok().and_then(|m| m.clone())
+    }
+
+    /// Record the master's broker address (from the name server's registration answer).
+    pub fn set_master_addr(&self, addr: &str) {
+        let addr = addr.trim();
+        if addr.is_empty() {
+            return;
+        }
+        if let Ok(mut m) = self.master_addr.lock() {
+            if m.as_deref() != Some(addr) {
+                info!("master broker address is now {addr}");
+                *m = Some(addr.to_owned());
+            }
+        }
+    }
+}
+
+/// The HA listener port: `haListenPort` when set to anything but its default (0 = any free
+/// port), else `listenPort + 1` as 4.9.8's BrokerStartup sets it (any free port when
+/// `listenPort` is 0).
+pub fn ha_listen_port(config: &BrokerConfig, store: &MessageStoreConfig) -> u16 {
+    let default = MessageStoreConfig::default().ha_listen_port;
+    if store.ha_listen_port != default {
+        store.ha_listen_port
+    } else if config.listen_port == 0 {
+        0
+    } else {
+        config.listen_port.saturating_add(1)
     }
 }
 
@@ -102,9 +148,18 @@ impl Broker {
     /// port) and the fast port `listenPort - 2` (skipped when `listenPort` is 0 or < 2).
     pub async fn start(
         config: BrokerConfig,
-        store_config: MessageStoreConfig,
+        mut store_config: MessageStoreConfig,
         fs: Fs,
     ) -> Result<Broker, BrokerError> {
+        if store_config.broker_role() == BrokerRole::Slave {
+            if config.broker_id <= 0 {
+                return Err(BrokerError::Invalid(
+                    "a SLAVE needs brokerId > 0 (brokerId 0 is the master)".into(),
+                ));
+            }
+            // As BrokerStartup does: a slave serves from memory less eagerly.
+            store_config.access_message_in_memory_max_ratio -= 10;
+        }
         let ip = config.broker_ip();
         let bind_ip: std::net::IpAddr = if config.broker_ip1.trim().is_empty() {
             std::net::IpAddr::from([0, 0, 0, 0])
@@ -116,6 +171,12 @@ impl Broker {
         let listener = rt::bind(main_bind).await?;
         let port = listener.local_addr()?.port();
         let store_host = SocketAddr::new(ip, port);
+        let ha_listener = rt::bind(SocketAddr::new(
+            bind_ip,
+            ha_listen_port(&config, &store_config),
+        ))
+        .await?;
+        let ha_addr = SocketAddr::new(ip, ha_listener.local_addr()?.port());
 
         let store_cfg = store_config.clone();
         let fs2 = fs.clone();
@@ -147,6 +208,8 @@ impl Broker {
             store,
             configs,
             store_host,
+            ha_addr,
+            master_addr: Mutex::new(None),
             shutdown: AtomicBool::new(false),
             servers: Mutex::new(Vec::new()),
         });
@@ -175,16 +238,28 @@ impl Broker {
         if let Ok(mut s) = inner.servers.lock() {
             *s = servers;
         }
+        ha::master::start(ha_listener, inner.store.clone())?;
+        if inner.is_slave() {
+            ha::slave::start(inner.store.clone());
+            slave_sync::start(&inner);
+        }
         client_manager::start_housekeeping(&inner);
         offsets::start_persisting(&inner);
         schedule::start(&inner);
         transaction::start(&inner);
         registration::start(&inner);
         info!(
-            "broker {} (cluster {}) serving on {} with the {} executor",
+            "broker {} (cluster {}, {:?}, id {}) serving on {} (HA {}) with the {} executor",
             inner.config.broker_name,
             inner.config.broker_cluster_name,
+            inner.store.config().broker_role(),
+            if inner.is_slave() {
+                inner.config.broker_id
+            } else {
+                0
+            },
             store_host,
+            ha_addr,
             rt::executor_name()
         );
         Ok(Broker { inner })

@@ -341,6 +341,20 @@ pub fn run(
     };
     let mut next_begin_offset = result.next_begin_offset;
     let role = b.store.config().broker_role();
+    // Java 4.9.8: with slaveReadEnable the group's brokerId, or its
+    // whichBrokerWhenConsumeSlowly when the data is cold (beyond accessMessageInMemoryMaxRatio
+    // of RAM from the log's end); without it always the master. (A SLAVE without
+    // slaveReadEnable still serves the pull: Java's status switch overwrites the
+    // PULL_RETRY_IMMEDIATELY it first sets.)
+    let mut suggest_which_broker_id = if cfg.slave_read_enable {
+        if result.suggest_pulling_from_slave {
+            group_cfg.which_broker_when_consume_slowly
+        } else {
+            group_cfg.broker_id
+        }
+    } else {
+        0
+    };
 
     if code == response::PULL_OFFSET_MOVED {
         if role != BrokerRole::Slave || b.store.config().offset_check_in_slave {
@@ -356,6 +370,7 @@ pub fn run(
             offset_moved_event(b, h, next_begin_offset);
         } else {
             next_begin_offset = h.queue_offset;
+            suggest_which_broker_id = group_cfg.broker_id;
             code = response::PULL_RETRY_IMMEDIATELY;
         }
     }
@@ -369,8 +384,7 @@ pub fn run(
         Step::Suspend { hold_ms, filter }
     } else {
         let header = PullMessageResponseHeader {
-            // Slave reading is not offered: always the master.
-            suggest_which_broker_id: 0,
+            suggest_which_broker_id,
             next_begin_offset,
             min_offset: result.min_offset,
             max_offset: result.max_offset,

@@ -29,7 +29,7 @@ use apogee_codec::body::{DataVersion, KVTable, RegisterBrokerBody, TopicConfig};
 use apogee_codec::codes::{request as rc, response};
 use apogee_codec::header::namesrv::{
     QueryDataVersionRequestHeader, QueryDataVersionResponseHeader, RegisterBrokerRequestHeader,
-    UnRegisterBrokerRequestHeader,
+    RegisterBrokerResponseHeader, UnRegisterBrokerRequestHeader,
 };
 use apogee_codec::RemotingCommand;
 use bytes::Bytes;
@@ -143,13 +143,13 @@ fn broker_id(b: &BrokerInner, cfg: &BrokerConfig) -> i64 {
     }
 }
 
-/// `brokerIP2:haListenPort`, where the HA port is `listenPort + 1` (as BrokerStartup sets it).
+/// `brokerIP2:haListenPort` (the bound HA port; `listenPort + 1` by default).
 fn ha_server_addr(b: &BrokerInner, cfg: &BrokerConfig) -> String {
     let ip = match cfg.broker_ip2.trim() {
-        "" => b.store_host.ip().to_string(),
+        "" => b.ha_addr.ip().to_string(),
         ip2 => ip2.to_owned(),
     };
-    format!("{ip}:{}", b.store_host.port().saturating_add(1))
+    format!("{ip}:{}", b.ha_addr.port())
 }
 
 /// The topic table as registered: with the broker's permission on every topic when the
@@ -195,7 +195,7 @@ async fn invoke(
     }
 }
 
-async fn resolve(ns: &str) -> Result<SocketAddr, String> {
+pub(crate) async fn resolve(ns: &str) -> Result<SocketAddr, String> {
     if let Ok(a) = ns.parse::<SocketAddr>() {
         return Ok(a);
     }
@@ -257,6 +257,17 @@ async fn register_all(b: &Arc<BrokerInner>, force: bool) {
     for (ns, r) in join_all(calls).await {
         match r {
             Ok(resp) if resp.code == response::SUCCESS => {
+                if b.is_slave() {
+                    // The master's addresses: HA for replication, broker for config sync.
+                    if let Ok(h) = resp.read_header::<RegisterBrokerResponseHeader>() {
+                        if let Some(ha) = h.ha_server_addr.as_deref() {
+                            b.store.ha().update_master_addr(ha);
+                        }
+                        if let Some(m) = h.master_addr.as_deref() {
+                            b.set_master_addr(m);
+                        }
+                    }
+                }
                 debug!(
                     "register broker[{}] to name server {ns} OK",
                     header.broker_id

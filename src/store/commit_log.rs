@@ -439,6 +439,45 @@ impl CommitLog {
         })
     }
 
+    /// Append raw CommitLog bytes replicated from a master at exactly `offset`, which must be
+    /// the end of the written data (or, for an empty log, anywhere: the first file is the one
+    /// holding `offset`, which must then be its start). The bytes must fit the current file
+    /// (the master never sends a chunk spanning files); a full file rolls to the next one on
+    /// the same boundaries as the master's. Takes the put lock like any append.
+    pub fn append_replicated(&self, offset: i64, data: &[u8]) -> Result<(), String> {
+        self.writable().map_err(|(_, why)| why)?;
+        let offset = u64::try_from(offset).map_err(|_| format!("negative offset {offset}"))?;
+        let _state = self.lock_put();
+        if !self.queue.is_empty() {
+            let max = self.queue.max_wrote_offset();
+            if max != offset {
+                return Err(format!("chunk at {offset} does not follow the end {max}"));
+            }
+        }
+        let file = self
+            .queue
+            .last_or_create(offset)
+            .map_err(|e| format!("create mapped file failed: {e}"))?;
+        let at = file.from_offset() + file.wrote_position() as u64;
+        if at != offset {
+            return Err(format!(
+                "chunk at {offset} does not start where file {} continues ({at})",
+                file.from_offset()
+            ));
+        }
+        let old = file.wrote_position();
+        if file.append(data).is_none() {
+            return Err(format!(
+                "chunk of {} bytes at {offset} does not fit file {} ({} bytes left)",
+                data.len(),
+                file.from_offset(),
+                file.remaining()
+            ));
+        }
+        self.queue.populate_ahead(&file, old, old + data.len());
+        Ok(())
+    }
+
     /// Store timestamp for an append, taken in the lock; never earlier than the last one.
     fn begin_append(&self) -> i64 {
         let now = now_ms().max(self.last_store_timestamp.load(Ordering::Acquire));

@@ -160,7 +160,7 @@ impl Dispatcher {
             .spawn(move || {
                 while !s2.stop.load(Ordering::Acquire) {
                     let before = s2.dispatched.load(Ordering::Relaxed);
-                    do_reput(&s2);
+                    let stalled_at = do_reput(&s2);
                     if s2.dispatched.load(Ordering::Relaxed) != before {
                         // Busy: nap briefly without announcing a sleep, so appends during the
                         // nap cost no `unpark` and the next round takes them all at once.
@@ -171,9 +171,13 @@ impl Dispatcher {
                     // was visible is seen here; one after it unparks us (the park token keeps
                     // an unpark that comes before the park). No wake-up is lost.
                     s2.sleeping.store(true, Ordering::SeqCst);
-                    if s2.reput_from.load(Ordering::Acquire) >= s2.commit_log.max_offset()
-                        && !s2.stop.load(Ordering::Acquire)
-                    {
+                    let max = s2.commit_log.max_offset();
+                    let idle = match stalled_at {
+                        // Waiting for the rest of a record: idle until the log grows.
+                        Some(seen) => max <= seen,
+                        None => s2.reput_from.load(Ordering::Acquire) >= max,
+                    };
+                    if idle && !s2.stop.load(Ordering::Acquire) {
                         std::thread::park_timeout(Duration::from_millis(100));
                     }
                     s2.sleeping.store(false, Ordering::SeqCst);
@@ -250,7 +254,10 @@ impl Drop for Dispatcher {
     }
 }
 
-fn do_reput(s: &Shared) {
+/// Dispatch everything readable. Returns `Some(end of readable data)` when it stopped at a
+/// record whose bytes are not all there yet (a slave receives the CommitLog in chunks that
+/// may cut a record), `None` otherwise.
+fn do_reput(s: &Shared) -> Option<i64> {
     let cl = &s.commit_log;
     loop {
         let mut from = s.reput_from.load(Ordering::Acquire);
@@ -261,30 +268,31 @@ fn do_reput(s: &Shared) {
             s.reput_from.store(from, Ordering::Release);
         }
         if from >= cl.max_offset() {
-            return;
+            return None;
         }
-        let Some((file, pos)) = cl.data_from(from) else {
-            return;
-        };
+        let (file, pos) = cl.data_from(from)?;
         // Read "full" before slicing: with a write buffer the readable end moves when a
         // commit lands, and a file found full *after* an empty slice may still hold records
         // that slice did not see.
         let full_before = file.is_readable_full();
-        let Some(data) = file.slice_from(pos) else {
-            return;
-        };
+        let data = file.slice_from(pos)?;
         if data.is_empty() {
             if full_before {
                 s.reput_from
                     .store(cl.roll_next_file(from), Ordering::Release);
                 continue;
             }
-            return;
+            return None;
         }
         let mut p = 0usize;
         let mut rolled = false;
         while p < data.len() {
             let at = file.from_offset() + (pos + p) as u64;
+            if !full_before && is_incomplete(&data[p..]) {
+                // The rest of this record has not arrived yet (replicated chunks may end
+                // mid-record; local appends never publish a partial record).
+                return Some(file.from_offset() as i64 + (pos + data.len()) as i64);
+            }
             match check_record(&data[p..], false, &s.delay_levels, at) {
                 RecordCheck::Message(req) => {
                     s.targets.dispatch(&req);
@@ -294,6 +302,12 @@ fn do_reput(s: &Shared) {
                     s.dispatched.fetch_add(1, Ordering::Relaxed);
                     if s.notify_arrivals {
                         notify(s, &req);
+                    } else {
+                        // A slave appends no messages itself: its recovery point follows what
+                        // was replicated and dispatched (as Java's reput does on a slave).
+                        s.targets
+                            .checkpoint
+                            .set_physic_msg_timestamp(req.store_timestamp);
                     }
                 }
                 RecordCheck::Blank => {
@@ -318,6 +332,17 @@ fn do_reput(s: &Shared) {
             continue;
         }
     }
+}
+
+/// Whether `rest` (readable bytes from a record boundary in a file that is not full) holds
+/// only the beginning of a record.
+fn is_incomplete(rest: &[u8]) -> bool {
+    if rest.len() < 8 {
+        return true;
+    }
+    let size = i32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
+    let magic = i32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]);
+    magic != apogee_codec::message::BLANK_MAGIC && size > 0 && size as usize > rest.len()
 }
 
 fn notify(s: &Shared, req: &DispatchRequest) {

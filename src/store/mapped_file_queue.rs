@@ -469,7 +469,15 @@ impl MappedFileQueue {
         let mut moved = false;
         // A full file is flushed entirely, then the next one is considered: at most a few.
         for _ in 0..4 {
-            let where_ = self.flushed_where();
+            let mut where_ = self.flushed_where();
+            if let Some(first) = self.first() {
+                // A log that starts past 0 (a slave that joined late, or expired files):
+                // flushing starts at its first file.
+                if where_ < first.from_offset() {
+                    where_ = first.from_offset();
+                    self.flushed_where.store(where_, Ordering::Release);
+                }
+            }
             let Some(file) = self.find(where_).or_else(|| {
                 // flushed_where is exactly at the end of a full last file.
                 self.last()

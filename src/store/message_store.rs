@@ -28,7 +28,9 @@ use super::consume_queue::ConsumeQueueTable;
 use super::dispatcher::{ArrivalListener, DispatchTargets, Dispatcher};
 use super::flush::{CommitSettings, FlushMode, FlushService, FlushStatus, Poison};
 use super::fs::Fs;
+use super::ha::{HaService, HaSettings};
 use super::index::IndexService;
+use super::mapped_file::MappedSlice;
 use super::message_inner::{BatchInner, MessageInner};
 use super::results::{
     GetMessageResult, GetMessageStatus, MessageFilter, PutMessageResult, PutMessageStatus,
@@ -92,6 +94,8 @@ struct Inner {
     role: BrokerRole,
     /// The file-system seam (disk-usage readings go through it).
     fs: Fs,
+    /// Replication state shared with the HA actors.
+    ha: Arc<HaService>,
 }
 
 /// The storage engine. Cheap to clone (a shared handle).
@@ -248,10 +252,18 @@ impl MessageStore {
             commit_settings,
         )
         .map_err(io_err("starting the flush service"))?;
-        commit_log.queue().prepare_next();
+        // An empty slave's first file is wherever the master's transfer starts (the start of
+        // the master's last file), not 0: nothing is prepared until the first chunk arrives.
+        if !(config.broker_role() == BrokerRole::Slave && commit_log.queue().is_empty()) {
+            commit_log.queue().prepare_next();
+        }
         abort.create().map_err(io_err("creating the abort file"))?;
 
         let role = config.broker_role();
+        let ha = Arc::new(HaService::new(
+            HaSettings::from_config(&config),
+            &config.ha_master_address,
+        ));
         let store = MessageStore {
             inner: Arc::new(Inner {
                 fs: fs.clone(),
@@ -275,6 +287,7 @@ impl MessageStore {
                 last_cl_min_cleaned: std::sync::atomic::AtomicI64::new(0),
                 last_exit_ok,
                 role,
+                ha,
             }),
         };
         store.start_service_thread()?;
@@ -310,6 +323,38 @@ impl MessageStore {
 
     pub fn is_poisoned(&self) -> bool {
         self.inner.poison.is_poisoned()
+    }
+
+    /// The replication state (HA listener, client and SYNC_MASTER waiters use it).
+    pub fn ha(&self) -> &Arc<HaService> {
+        &self.inner.ha
+    }
+
+    /// Up to `max` readable CommitLog bytes from `offset` to the end of its file, zero-copy
+    /// (what the HA master transfers). `None` when there are none yet.
+    pub fn ha_read(&self, offset: i64, max: usize) -> Option<MappedSlice> {
+        let (file, pos) = self.inner.commit_log.data_from(offset)?;
+        let readable = file.readable_position();
+        if pos >= readable || max == 0 {
+            return None;
+        }
+        MappedSlice::new(&file, pos, (readable - pos).min(max))
+    }
+
+    /// Append bytes replicated from the master at exactly `offset` (a slave's HA client), then
+    /// wake the dispatcher and the flusher. Blocking (a copy into the mapped file).
+    pub fn append_replicated(&self, offset: i64, data: &[u8]) -> Result<(), String> {
+        if self.inner.shutdown.load(Ordering::Acquire) {
+            return Err("message store is shut down".into());
+        }
+        self.inner.commit_log.append_replicated(offset, data)?;
+        self.inner.dispatcher.wakeup();
+        if let Ok(f) = self.inner.flush.lock() {
+            if let Some(f) = f.as_ref() {
+                f.wakeup((offset as u64).saturating_add(data.len() as u64));
+            }
+        }
+        Ok(())
     }
 
     /// Be told about every message that reaches a consume queue (long polling).
@@ -429,6 +474,7 @@ impl MessageStore {
             Err((status, why)) => return PutMessageResult::failed(status, why),
         };
         self.inner.dispatcher.wakeup();
+        self.inner.ha.wakeup_writers();
         let end = (append.wrote_offset + append.wrote_bytes as i64) as u64;
         let waiter = {
             let guard = self.inner.flush.lock().ok();
@@ -441,18 +487,37 @@ impl MessageStore {
                 }
             })
         };
-        let mut status = PutMessageStatus::PutOk;
-        let mut remark = None;
-        if let Some(Some(rx)) = waiter {
-            match rx.await {
-                Ok(FlushStatus::Ok) => {}
-                Ok(FlushStatus::Timeout) => status = PutMessageStatus::FlushDiskTimeout,
-                Ok(FlushStatus::Failed(why)) => {
-                    status = PutMessageStatus::FlushDiskTimeout;
-                    remark = Some(why);
-                }
-                Err(_) => status = PutMessageStatus::FlushDiskTimeout,
+        let flushed = async {
+            match waiter {
+                Some(Some(rx)) => match rx.await {
+                    Ok(FlushStatus::Ok) => (PutMessageStatus::PutOk, None),
+                    Ok(FlushStatus::Timeout) => (PutMessageStatus::FlushDiskTimeout, None),
+                    Ok(FlushStatus::Failed(why)) => (PutMessageStatus::FlushDiskTimeout, Some(why)),
+                    Err(_) => (PutMessageStatus::FlushDiskTimeout, None),
+                },
+                _ => (PutMessageStatus::PutOk, None),
             }
+        };
+        // SYNC_MASTER: the replica wait runs alongside the flush wait (Java's thenCombine).
+        let replicated = async {
+            if self.inner.role != BrokerRole::SyncMaster || !wait {
+                return PutMessageStatus::PutOk;
+            }
+            let ha = &self.inner.ha;
+            let end = end as i64;
+            if !ha.is_slave_ok(end) {
+                return PutMessageStatus::SlaveNotAvailable;
+            }
+            ha.wakeup_writers();
+            if ha.group().wait(end, ha.settings().slave_timeout).await {
+                PutMessageStatus::PutOk
+            } else {
+                PutMessageStatus::FlushSlaveTimeout
+            }
+        };
+        let ((mut status, remark), replica) = futures::join!(flushed, replicated);
+        if replica != PutMessageStatus::PutOk {
+            status = replica;
         }
         PutMessageResult {
             status,
@@ -818,6 +883,7 @@ impl MessageStore {
         if i.shutdown.swap(true, Ordering::AcqRel) {
             return;
         }
+        i.ha.stop();
         self.wake_service();
         if let Ok(mut s) = i.service.lock() {
             if let Some(h) = s.take() {

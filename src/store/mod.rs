@@ -9,6 +9,7 @@ pub mod dispatch_request;
 pub mod dispatcher;
 pub mod flush;
 pub mod fs;
+pub mod ha;
 pub mod index;
 pub mod mapped_file;
 pub mod mapped_file_queue;

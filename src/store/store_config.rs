@@ -57,12 +57,16 @@ config_struct! {
         max_index_num: usize = 5_000_000 * 4 => "maxIndexNum",
         max_msgs_num_batch: usize = 64 => "maxMsgsNumBatch",
         message_index_safe: bool = false => "messageIndexSafe",
+        /// The HA listener port. Left at 10912 (the default) it follows `listenPort + 1` as
+        /// 4.9.8 does; any other value is used as given (0 = any free port).
         ha_listen_port: u16 = 10912 => "haListenPort",
         ha_send_heartbeat_interval: u64 = 1000 * 5 => "haSendHeartbeatInterval",
         ha_housekeeping_interval: u64 = 1000 * 20 => "haHousekeepingInterval",
         ha_transfer_batch_size: usize = 1024 * 32 => "haTransferBatchSize",
         ha_master_address: String = String::new() => "haMasterAddress",
         ha_slave_fallbehind_max: i64 = 1024 * 1024 * 256 => "haSlaveFallbehindMax",
+        /// How long a SYNC_MASTER send waits for the slave's acknowledgement.
+        slave_timeout: u64 = 3000 => "slaveTimeout",
         /// ASYNC_MASTER, SYNC_MASTER or SLAVE.
         broker_role: String = "ASYNC_MASTER".into() => "brokerRole",
         /// ASYNC_FLUSH or SYNC_FLUSH.

@@ -81,6 +81,12 @@ impl DelayOffsetManager {
         }
     }
 
+    /// Write the master's `delayOffset.json` content as is (a slave's config sync: Java writes
+    /// the string to the file without loading it; it is read when the broker is a master).
+    pub fn write_raw(&self, data: &[u8]) -> Result<(), ConfigFileError> {
+        self.file.persist(data)
+    }
+
     pub fn data_version(&self) -> DataVersion {
         self.state().data_version.clone()
     }

@@ -200,6 +200,22 @@ impl SubscriptionGroupManager {
         }
     }
 
+    /// Replace the whole table and the data version with the master's (a slave's config
+    /// sync), then persist.
+    pub fn replace_from_master(&self, w: SubscriptionGroupWrapper) -> Result<(), ConfigFileError> {
+        {
+            let mut st = self.state();
+            let mut t = JavaMap::new();
+            t.put_all(w.subscription_group_table.into_iter().collect());
+            st.table = t;
+            st.data_version = w.data_version;
+            if w.forbidden_table.is_some() {
+                st.forbidden_table = w.forbidden_table;
+            }
+        }
+        self.persist()
+    }
+
     pub fn data_version(&self) -> DataVersion {
         self.state().data_version.clone()
     }

@@ -308,6 +308,23 @@ impl TopicConfigManager {
         self.state().data_version = version;
     }
 
+    /// Replace the whole table and the data version with the master's (a slave's config
+    /// sync, Java `SlaveSynchronize.syncTopicConfig`), then persist.
+    pub fn replace_from_master(
+        &self,
+        table: BTreeMap<String, TopicConfig>,
+        version: DataVersion,
+    ) -> Result<(), ConfigFileError> {
+        {
+            let mut st = self.state();
+            let mut t = JavaMap::with_initial_capacity(1024);
+            t.put_all(table.into_iter().collect());
+            st.table = t;
+            st.data_version = version;
+        }
+        self.persist()
+    }
+
     /// The table and data version, as registered with the name servers and returned by
     /// GET_ALL_TOPIC_CONFIG (`buildTopicConfigSerializeWrapper`).
     pub fn serialize_wrapper(&self) -> TopicConfigSerializeWrapper {
