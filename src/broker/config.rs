@@ -53,6 +53,11 @@ config_struct! {
         broker_fast_failure_enable: bool = true => "brokerFastFailureEnable",
         enable_property_filter: bool = false => "enablePropertyFilter",
         acl_enable: bool = false => "aclEnable",
+        /// The plain ACL file, relative to `rocketmqHome` unless absolute (Java's system
+        /// property of the same name).
+        acl_plain_file: String = "conf/plain_acl.yml".into() => "rocketmq.acl.plain.file",
+        /// How often the ACL file is checked for changes (Java polls every 5 s).
+        acl_watch_interval_mills: u64 = 5000 => "aclWatchIntervalMills",
         store_reply_message_enable: bool = true => "storeReplyMessageEnable",
         server_channel_max_idle_time_seconds: u64 = 120 => "serverChannelMaxIdleTimeSeconds",
         region_id: String = "DefaultRegion".into() => "regionId",

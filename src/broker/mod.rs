@@ -76,6 +76,8 @@ pub struct BrokerInner {
     pub store_host: SocketAddr,
     /// Client to the name servers.
     pub ns_client: RemotingClient,
+    /// The plain ACL when `aclEnable=true`: checked before any processor runs.
+    pub acl: Option<Arc<crate::acl::PlainAcl>>,
     shutdown: AtomicBool,
     servers: Mutex<Vec<ServerHandle>>,
 }
@@ -117,6 +119,18 @@ impl Broker {
         let port = listener.local_addr()?.port();
         let store_host = SocketAddr::new(ip, port);
 
+        let acl = if config.acl_enable {
+            let path = crate::acl::acl_file_path(&config.rocketmq_home, &config.acl_plain_file)
+                .map_err(BrokerError::Invalid)?;
+            let acl = rt::unblock(move || crate::acl::PlainAcl::open(path))
+                .await
+                .map_err(BrokerError::Invalid)?;
+            acl.watch(Duration::from_millis(config.acl_watch_interval_mills));
+            Some(acl)
+        } else {
+            None
+        };
+
         let store_cfg = store_config.clone();
         let fs2 = fs.clone();
         let store = rt::unblock(move || MessageStore::open(store_cfg, fs2)).await?;
@@ -147,6 +161,7 @@ impl Broker {
             store,
             configs,
             store_host,
+            acl,
             shutdown: AtomicBool::new(false),
             servers: Mutex::new(Vec::new()),
         });
@@ -221,6 +236,9 @@ impl Broker {
         transaction::stop(i).await;
         if let Err(e) = i.configs.persist_all() {
             warn!("persisting config files at shutdown: {e}");
+        }
+        if let Some(acl) = &i.acl {
+            acl.stop();
         }
         let store = i.store.clone();
         rt::unblock(move || store.shutdown()).await;
