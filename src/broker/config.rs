@@ -62,12 +62,37 @@ config_struct! {
         server_channel_max_idle_time_seconds: u64 = 120 => "serverChannelMaxIdleTimeSeconds",
         region_id: String = "DefaultRegion".into() => "regionId",
         trace_on: bool = true => "traceOn",
+        /// TLS on the listening ports: `disabled`, `permissive` (TLS and plaintext, Java's
+        /// default) or `enforcing` (see `remoting::tls`).
+        tls_server_mode: String = "permissive".into() => "tls.server.mode",
+        /// PEM certificate chain of the server (leaf first).
+        tls_server_cert_path: String = String::new() => "tls.server.certPath",
+        /// PEM private key of the server (unencrypted).
+        tls_server_key_path: String = String::new() => "tls.server.keyPath",
+        /// Encrypted keys are not supported: must stay empty.
+        tls_server_key_password: String = String::new() => "tls.server.keyPassword",
+        /// `none`, `optional` or `require`: ask clients for a certificate.
+        tls_server_need_client_auth: String = "none".into() => "tls.server.need.client.auth",
+        /// PEM roots client certificates are verified against.
+        tls_server_trust_cert_path: String = String::new() => "tls.server.trustCertPath",
         /// Largest frame accepted (`com.rocketmq.remoting.frameMaxLength`).
         frame_max_length: usize = 16 * 1024 * 1024 => "frameMaxLength",
     }
 }
 
 impl BrokerConfig {
+    /// The `tls.server.*` keys.
+    pub fn tls_settings(&self) -> crate::remoting::tls::ServerTlsSettings {
+        crate::remoting::tls::ServerTlsSettings {
+            mode: self.tls_server_mode.clone(),
+            cert_path: self.tls_server_cert_path.clone(),
+            key_path: self.tls_server_key_path.clone(),
+            key_password: self.tls_server_key_password.clone(),
+            need_client_auth: self.tls_server_need_client_auth.clone(),
+            trust_cert_path: self.tls_server_trust_cert_path.clone(),
+        }
+    }
+
     /// The address clients reach the broker on (`brokerIP1`).
     pub fn broker_ip(&self) -> IpAddr {
         if let Ok(ip) = self.broker_ip1.trim().parse() {

@@ -119,6 +119,8 @@ impl Broker {
         let port = listener.local_addr()?.port();
         let store_host = SocketAddr::new(ip, port);
 
+        let tls_server = crate::remoting::ServerTls::from_settings(&config.tls_settings())
+            .map_err(BrokerError::Invalid)?;
         let acl = if config.acl_enable {
             let path = crate::acl::acl_file_path(&config.rocketmq_home, &config.acl_plain_file)
                 .map_err(BrokerError::Invalid)?;
@@ -148,6 +150,7 @@ impl Broker {
         configs.load_all()?;
 
         let opts = ConnectionOptions {
+            tls_server,
             max_frame: config.frame_max_length,
             idle_timeout: Duration::from_secs(config.server_channel_max_idle_time_seconds.max(1)),
             ..Default::default()

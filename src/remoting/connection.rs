@@ -26,10 +26,14 @@ use apogee_codec::RemotingCommand;
 use bytes::BytesMut;
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
-use futures::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
 use log::{debug, warn};
 
+use super::tls::{ClientTls, ServerTls, TlsMode, TLS_HANDSHAKE};
 use crate::rt::{self, TcpStream};
+
+/// Longest a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 use crate::store::mapped_file::MappedSlice;
 
 /// Something to write on a connection.
@@ -82,6 +86,10 @@ pub struct ConnectionOptions {
     pub max_in_flight: usize,
     /// Close after this long without reading anything.
     pub idle_timeout: Duration,
+    /// Server side: TLS on accepted connections (`None`: plaintext only).
+    pub tls_server: Option<Arc<ServerTls>>,
+    /// Client side: connect with TLS (`None`: plaintext).
+    pub tls_client: Option<Arc<ClientTls>>,
 }
 
 impl Default for ConnectionOptions {
@@ -91,6 +99,8 @@ impl Default for ConnectionOptions {
             write_queue: 4096,
             max_in_flight: 4096,
             idle_timeout: Duration::from_secs(120),
+            tls_server: None,
+            tls_client: None,
         }
     }
 }
@@ -208,13 +218,106 @@ impl Connection {
     }
 }
 
-/// Run a connection until it closes: spawns the writer, runs the reader on this task.
+/// Run a plaintext connection until it closes: spawns the writer, runs the reader on this
+/// task.
 pub async fn run_connection(
     stream: TcpStream,
     handler: Arc<dyn Handler>,
     opts: ConnectionOptions,
     ready: Option<oneshot::Sender<Arc<Connection>>>,
 ) {
+    let (r, w) = (stream.clone(), stream.clone());
+    run_io(stream, r, w, handler, opts, ready).await
+}
+
+/// Run an accepted connection: plaintext, or TLS as the port's mode says (permissive mode
+/// looks at the first byte the client sends without consuming it).
+pub async fn run_server_connection(
+    stream: TcpStream,
+    handler: Arc<dyn Handler>,
+    opts: ConnectionOptions,
+) {
+    let Some(tls) = opts.tls_server.clone() else {
+        return run_connection(stream, handler, opts, None).await;
+    };
+    let use_tls = match tls.mode {
+        TlsMode::Disabled => false,
+        TlsMode::Enforcing => true,
+        TlsMode::Permissive => {
+            let mut first = [0u8; 1];
+            match rt::timeout(opts.idle_timeout, stream.peek(&mut first)).await {
+                Some(Ok(1)) => first[0] == TLS_HANDSHAKE,
+                // Closed, failed or silent before sending anything.
+                _ => {
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+            }
+        }
+    };
+    if !use_tls {
+        return run_connection(stream, handler, opts, None).await;
+    }
+    let _ = stream.set_nodelay(true);
+    let peer = stream.peer_addr().ok();
+    match rt::timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream.clone())).await {
+        Some(Ok(tls_stream)) => {
+            let (r, w) = tls_stream.split();
+            run_io(stream, r, w, handler, opts, None).await
+        }
+        Some(Err(e)) => {
+            debug!("TLS handshake with {peer:?} failed: {e}");
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        None => {
+            debug!("TLS handshake with {peer:?} timed out");
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Open the client side of a TLS connection on `stream` and run it (as [`run_connection`]).
+pub async fn run_tls_client_connection(
+    stream: TcpStream,
+    tls: Arc<ClientTls>,
+    handler: Arc<dyn Handler>,
+    opts: ConnectionOptions,
+    ready: oneshot::Sender<Arc<Connection>>,
+) {
+    let _ = stream.set_nodelay(true);
+    let Ok(peer) = stream.peer_addr() else { return };
+    let connect = tls
+        .connector()
+        .connect(ClientTls::server_name(normalize(peer)), stream.clone());
+    match rt::timeout(HANDSHAKE_TIMEOUT, connect).await {
+        Some(Ok(tls_stream)) => {
+            let (r, w) = tls_stream.split();
+            run_io(stream, r, w, handler, opts, Some(ready)).await
+        }
+        Some(Err(e)) => {
+            debug!("TLS handshake with {peer} failed: {e}");
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        None => {
+            debug!("TLS handshake with {peer} timed out");
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Run a connection whose bytes flow through `reader` / `writer` (the socket itself, or a TLS
+/// session over it); `stream` is the socket, for addresses and shutdown.
+async fn run_io<R, W>(
+    stream: TcpStream,
+    reader: R,
+    writer: W,
+    handler: Arc<dyn Handler>,
+    opts: ConnectionOptions,
+    ready: Option<oneshot::Sender<Arc<Connection>>>,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let _ = stream.set_nodelay(true);
     let peer = match stream.peer_addr() {
         Ok(p) => normalize(p),
@@ -233,7 +336,7 @@ pub async fn run_connection(
         pending: Mutex::new(HashMap::new()),
         next_opaque: AtomicI32::new(1),
         closed: AtomicBool::new(false),
-        stream: stream.clone(),
+        stream,
     });
     debug!("{conn:?} open");
     handler.on_open(&conn);
@@ -241,7 +344,7 @@ pub async fn run_connection(
         let _ = r.send(Arc::clone(&conn));
     }
     let writer_conn = Arc::clone(&conn);
-    let write_half = stream.clone();
+    let write_half = writer;
     let (done_tx, done_rx) = oneshot::channel::<()>();
     rt::spawn(async move {
         if let Err(e) = write_loop(write_half, rx).await {
@@ -250,7 +353,7 @@ pub async fn run_connection(
         }
         let _ = done_tx.send(());
     });
-    if let Err(e) = read_loop(stream, &conn, &handler, &opts).await {
+    if let Err(e) = read_loop(reader, &conn, &handler, &opts).await {
         debug!("{conn:?} read ended: {e}");
     }
     // Graceful close: refuse new sends, let the writer drain what is queued (e.g. the error
@@ -275,8 +378,8 @@ pub fn normalize(a: SocketAddr) -> SocketAddr {
     }
 }
 
-async fn read_loop(
-    mut stream: TcpStream,
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut stream: R,
     conn: &Arc<Connection>,
     handler: &Arc<dyn Handler>,
     opts: &ConnectionOptions,
@@ -400,8 +503,8 @@ fn dispatch(
     });
 }
 
-async fn write_loop(
-    mut stream: TcpStream,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut stream: W,
     rx: async_channel::Receiver<Outgoing>,
 ) -> Result<(), RemotingError> {
     let mut buf = BytesMut::with_capacity(64 * 1024);
