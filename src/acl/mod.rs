@@ -161,9 +161,10 @@ impl PlainAcl {
     /// Re-read the file; swap in its configuration when it changed and loads. Blocking (file
     /// IO): call from a dedicated thread or `rt::unblock`. Ok(true) when a new snapshot is in.
     pub fn reload_if_changed(&self) -> Result<bool, String> {
+        // Read under the lock: an edit in between must not be undone by older text.
+        let mut seen = self.lock_seen();
         let text = std::fs::read_to_string(&self.path)
             .map_err(|e| format!("{}: {e}", self.path.display()))?;
-        let mut seen = self.lock_seen();
         if seen.as_deref() == Some(text.as_str()) {
             return Ok(false);
         }
