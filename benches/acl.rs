@@ -50,7 +50,13 @@ fn send(body_len: usize) -> RemotingCommand {
     }
     c.body = Bytes::from(vec![b'x'; body_len]);
     let body = c.body.clone();
-    sign_in_place(c.ext_mut(), &body, "benchProducer", "bench-secret-123", None);
+    sign_in_place(
+        c.ext_mut(),
+        &body,
+        "benchProducer",
+        "bench-secret-123",
+        None,
+    );
     c
 }
 
@@ -83,7 +89,8 @@ fn bench(c: &mut Criterion) {
         b.iter(|| acl.validate(black_box(white), black_box(&unsigned)))
     });
     let mut bad = send(1024);
-    bad.ext_mut().insert("Signature", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    bad.ext_mut()
+        .insert("Signature", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
     g.bench_function("validate_bad_signature_1024B", |b| {
         b.iter(|| acl.validate(black_box(peer), black_box(&bad)))
     });

@@ -239,7 +239,7 @@ pub fn validate(
         return Ok(());
     }
     let sig = req.ext(signature::SIGNATURE).unwrap_or("");
-    if !signature::verify(req.ext_fields.as_ref(), &req.body, &account.secret_key, sig) {
+    if !signature::verify_with_key(req.ext_fields.as_ref(), &req.body, &account.key, sig) {
         return Err(AclDenied(format!(
             "Check signature failed for accessKey={access_key}"
         )));

@@ -198,6 +198,8 @@ pub fn parse(text: &str) -> Result<PlainAclFile, String> {
 pub struct Account {
     pub access_key: String,
     pub secret_key: String,
+    /// HMAC key of `secret_key`, set up once.
+    pub key: super::signature::SigningKey,
     pub white: RemoteAddressStrategy,
     pub admin: bool,
     pub default_topic_perm: u8,
@@ -288,6 +290,7 @@ pub fn compile_account(c: &AccountConfig) -> Result<Account, String> {
     Ok(Account {
         access_key: c.access_key.clone().unwrap_or_default(),
         secret_key: c.secret_key.clone().unwrap_or_default(),
+        key: super::signature::key(c.secret_key.as_deref().unwrap_or_default()),
         white: RemoteAddressStrategy::parse(c.white_remote_address.as_deref().unwrap_or(""))?,
         admin: c.admin,
         default_topic_perm: permission::parse(c.default_topic_perm.as_deref()),

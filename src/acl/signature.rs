@@ -12,6 +12,9 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
+/// An HMAC-SHA1 state with the key already mixed in (clone it per message).
+pub type SigningKey = Hmac<Sha1>;
+
 /// Ext field carrying the access key.
 pub const ACCESS_KEY: &str = "AccessKey";
 /// Ext field carrying the signature.
@@ -39,31 +42,52 @@ fn signed_fields(fields: &ExtFields) -> Vec<(&str, &str)> {
     v
 }
 
-/// HMAC-SHA1 of the request's signed content under `secret_key`, base64-encoded.
-pub fn sign_request(fields: Option<&ExtFields>, body: &[u8], secret_key: &str) -> String {
-    let mut mac = match Hmac::<Sha1>::new_from_slice(secret_key.as_bytes()) {
-        Ok(m) => m,
-        // HMAC accepts keys of any length; this branch cannot be taken.
-        Err(_) => return String::new(),
-    };
+/// The HMAC key of a secret (cache it: setting a key up costs two SHA-1 blocks).
+pub fn key(secret_key: &str) -> SigningKey {
+    // HMAC accepts keys of every length, so the fallback (an all-zero key, which verifies
+    // nothing a client signs) is never taken; it only keeps a panic path out.
+    Hmac::<Sha1>::new_from_slice(secret_key.as_bytes())
+        .unwrap_or_else(|_| <Hmac<Sha1> as hmac::digest::KeyInit>::new(&Default::default()))
+}
+
+fn tag(fields: Option<&ExtFields>, body: &[u8], key: &SigningKey) -> [u8; 20] {
+    let mut mac = key.clone();
     if let Some(f) = fields {
         for (_, v) in signed_fields(f) {
             mac.update(v.as_bytes());
         }
     }
     mac.update(body);
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    mac.finalize().into_bytes().into()
 }
 
-/// True when `signature` is the request's signature under `secret_key` (compared in constant
-/// time).
-pub fn verify(fields: Option<&ExtFields>, body: &[u8], secret_key: &str, signature: &str) -> bool {
-    let expected = sign_request(fields, body, secret_key);
-    let (a, b) = (expected.as_bytes(), signature.as_bytes());
-    if a.len() != b.len() {
-        return false;
+/// HMAC-SHA1 of the request's signed content under `secret_key`, base64-encoded.
+pub fn sign_request(fields: Option<&ExtFields>, body: &[u8], secret_key: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(tag(fields, body, &key(secret_key)))
+}
+
+/// True when `signature` (base64) is the request's signature under `key`; the digests are
+/// compared in constant time.
+pub fn verify_with_key(
+    fields: Option<&ExtFields>,
+    body: &[u8],
+    key: &SigningKey,
+    signature: &str,
+) -> bool {
+    let mut given = [0u8; 24];
+    match base64::engine::general_purpose::STANDARD.decode_slice(signature, &mut given) {
+        // Java compares base64 text; any other spelling of the same bytes is refused too.
+        Ok(20) if signature.len() == 28 => {}
+        _ => return false,
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    let expected = tag(fields, body, key);
+    let (a, b) = (expected.as_ref(), &given[..20]);
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// [`verify_with_key`] with the key made from `secret_key`.
+pub fn verify(fields: Option<&ExtFields>, body: &[u8], secret_key: &str, signature: &str) -> bool {
+    verify_with_key(fields, body, &key(secret_key), signature)
 }
 
 /// Sign `fields` + `body` as a 4.x client does: add `AccessKey` (and `SecurityToken`), then
@@ -107,8 +131,8 @@ mod tests {
             ("_UNIQUE_KEY_QUERY", "true"),
             ("a", "1"),
         ]);
-        let mut mac = Hmac::<Sha1>::new_from_slice(b"12345678").unwrap();
         // Order: AccessKey < a < topic (uppercase sorts first).
+        let mut mac = key("12345678");
         mac.update(b"rocketmq21Tbody");
         let want = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
         assert_eq!(sign_request(Some(&f), b"body", "12345678"), want);
