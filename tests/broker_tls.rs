@@ -178,3 +178,54 @@ fn enforcing_without_a_certificate_does_not_start() {
     ));
     assert!(r.is_err());
 }
+
+#[test]
+fn broker_registers_with_an_enforcing_name_server_over_tls() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, trust) = write_pems(&pki, dir.path());
+    let ns = rt::block_on(NameServer::start(NamesrvConfig {
+        listen_port: 0,
+        bind_address: "127.0.0.1".into(),
+        kv_config_path: dir.path().join("kv.json").to_string_lossy().into_owned(),
+        tls_server_mode: "enforcing".into(),
+        tls_server_cert_path: cert,
+        tls_server_key_path: key,
+        ..Default::default()
+    }))
+    .unwrap();
+    let ns_addr = ns.local_addr();
+    let (mut b, s) = common::configs(&dir.path().join("store"), Some(ns_addr));
+    b.tls_enable = true;
+    b.tls_client_trust_cert_path = trust;
+    let tb = common::start_broker_with(b, s, tempfile::tempdir().unwrap());
+
+    let c = tls_client(&pki, false);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = try_call(&c, ns_addr, rc::GET_BROKER_CLUSTER_INFO).expect("TLS");
+        if String::from_utf8_lossy(&r.body).contains("broker-test") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the broker never registered over TLS"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tb.stop();
+    ns.shutdown();
+}
+
+#[test]
+fn tls_enable_without_trusted_roots_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut b, s) = common::configs(dir.path(), None);
+    b.tls_enable = true;
+    let r = rt::block_on(apogee::broker::Broker::start(
+        b,
+        s,
+        apogee::store::fs::Fs::real(),
+    ));
+    assert!(r.is_err());
+}

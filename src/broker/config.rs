@@ -75,12 +75,41 @@ config_struct! {
         tls_server_need_client_auth: String = "none".into() => "tls.server.need.client.auth",
         /// PEM roots client certificates are verified against.
         tls_server_trust_cert_path: String = String::new() => "tls.server.trustCertPath",
+        /// Talk to the name servers over TLS (Java's client-side `tls.enable`).
+        tls_enable: bool = false => "tls.enable",
+        /// PEM roots the name servers' certificates must chain to (needed with `tls.enable`).
+        tls_client_trust_cert_path: String = String::new() => "tls.client.trustCertPath",
+        /// PEM certificate chain the broker presents to name servers that ask for one.
+        tls_client_cert_path: String = String::new() => "tls.client.certPath",
+        /// PEM private key of `tls.client.certPath`.
+        tls_client_key_path: String = String::new() => "tls.client.keyPath",
         /// Largest frame accepted (`com.rocketmq.remoting.frameMaxLength`).
         frame_max_length: usize = 16 * 1024 * 1024 => "frameMaxLength",
     }
 }
 
 impl BrokerConfig {
+    /// The client side of `tls.enable`: `None` for plaintext.
+    pub fn client_tls(&self) -> Result<Option<std::sync::Arc<crate::remoting::ClientTls>>, String> {
+        if !self.tls_enable {
+            return Ok(None);
+        }
+        let trust = self.tls_client_trust_cert_path.trim();
+        if trust.is_empty() {
+            return Err("tls.enable=true needs tls.client.trustCertPath (name server certificates are always verified)".into());
+        }
+        let (cert, key) = (
+            self.tls_client_cert_path.trim(),
+            self.tls_client_key_path.trim(),
+        );
+        let identity = if cert.is_empty() || key.is_empty() {
+            None
+        } else {
+            Some((std::path::Path::new(cert), std::path::Path::new(key)))
+        };
+        crate::remoting::ClientTls::from_files(std::path::Path::new(trust), identity).map(Some)
+    }
+
     /// The `tls.server.*` keys.
     pub fn tls_settings(&self) -> crate::remoting::tls::ServerTlsSettings {
         crate::remoting::tls::ServerTlsSettings {

@@ -121,6 +121,7 @@ impl Broker {
 
         let tls_server = crate::remoting::ServerTls::from_settings(&config.tls_settings())
             .map_err(BrokerError::Invalid)?;
+        let ns_tls = config.client_tls().map_err(BrokerError::Invalid)?;
         let acl = if config.acl_enable {
             let path = crate::acl::acl_file_path(&config.rocketmq_home, &config.acl_plain_file)
                 .map_err(BrokerError::Invalid)?;
@@ -159,7 +160,13 @@ impl Broker {
             pull_hold: long_polling::PullRequestHold::new(&config),
             clients: client_manager::ClientManager::new(),
             rebalance_lock: rebalance_lock::RebalanceLockManager::new(),
-            ns_client: RemotingClient::new(Arc::new(RejectAll), ConnectionOptions::default()),
+            ns_client: RemotingClient::new(
+                Arc::new(RejectAll),
+                ConnectionOptions {
+                    tls_client: ns_tls,
+                    ..ConnectionOptions::default()
+                },
+            ),
             config,
             store,
             configs,
