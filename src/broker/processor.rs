@@ -1,6 +1,8 @@
 //! The broker's request handler: routes each request code to its module. Any code without a
 //! processor is answered with REQUEST_CODE_NOT_SUPPORTED (never left unanswered). The fast
-//! ("VIP") port serves everything but pulls, as Java does.
+//! ("VIP") port serves everything but pulls, as Java does. With `aclEnable=true` every request
+//! is checked by the plain ACL (`crate::acl`) first; a refused one is answered here and never
+//! reaches a processor.
 
 use std::sync::Arc;
 
