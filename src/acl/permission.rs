@@ -194,6 +194,21 @@ mod tests {
     }
 
     #[test]
+    fn heartbeat_needs_its_groups_and_subscribed_topics() {
+        let mut r = RemotingCommand::request(rc::HEART_BEAT, 1);
+        r.ext_mut().insert("AccessKey", "ak");
+        r.body = bytes::Bytes::from_static(
+            br#"{"clientID":"c1","consumerDataSet":[{"groupName":"G1","subscriptionDataSet":[{"topic":"T1","subString":"*"},{"topic":"%RETRY%G1","subString":"*"}]}],"producerDataSet":[{"groupName":"PG"}]}"#,
+        );
+        let n = needed(&r).unwrap();
+        assert_eq!(n.get("%RETRY%G1"), Some(SUB));
+        assert_eq!(n.get("T1"), Some(SUB));
+        assert_eq!(n.0.len(), 2);
+        r.body = bytes::Bytes::from_static(b"not json");
+        assert!(needed(&r).is_err());
+    }
+
+    #[test]
     fn offset_update_without_group_is_an_error() {
         let mut r = RemotingCommand::request(rc::UPDATE_CONSUMER_OFFSET, 1);
         r.ext_mut().insert("topic", "T");
