@@ -1,5 +1,6 @@
 //! Apogee: a RocketMQ-compatible name server and broker.
 
+pub mod acl;
 pub mod bench;
 pub mod broker;
 pub mod config_macro;

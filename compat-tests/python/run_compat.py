@@ -24,6 +24,9 @@ CLIENTS = [
      ["sync-send+push-consume", "async-send", "oneway-send", "batch-send", "tag-filter",
       "pull-consumer", "delay-level", "orderly", "consume-later", "two-consumers",
       "broadcast"]),
+    # Signed requests against a node of its own with aclEnable=true (scenarios_acl.py).
+    ("cpp-core-0.4.4-acl", ".venv", ["rocketmq==0.4.4"], ("rocketmq", "0.4.4"),
+     "scenarios_acl.py", ["acl-signed-send+consume", "acl-refused"]),
     ("cpp-2.1-cvs-2.1.0.3", ".venv-cvs", ["rocketmq-python-cvs==2.1.0.3"],
      ("rocketmq-python-cvs", "2.1.0.3"), "scenarios_cvs.py",
      ["first-send-fresh-node", "sync-send+push-consume", "async-send", "oneway-send", "batch-send", "tag-filter",
@@ -202,6 +205,8 @@ def main():
     ap.add_argument("--scenario", action="append", help="only these scenarios (repeatable)")
     ap.add_argument("--mode", action="append", choices=["apogee", "mqnamesrv+mqbroker"])
     args = ap.parse_args()
+    # The ACL scenarios start nodes of their own.
+    os.environ["APOGEE_BIN_DIR"] = os.path.abspath(args.bin_dir)
     clients = [c for c in CLIENTS if not args.client or c[0] in args.client]
     passed = failed = 0
     broken = {}

@@ -53,16 +53,75 @@ config_struct! {
         broker_fast_failure_enable: bool = true => "brokerFastFailureEnable",
         enable_property_filter: bool = false => "enablePropertyFilter",
         acl_enable: bool = false => "aclEnable",
+        /// The plain ACL file, relative to `rocketmqHome` unless absolute (Java's system
+        /// property of the same name).
+        acl_plain_file: String = "conf/plain_acl.yml".into() => "rocketmq.acl.plain.file",
+        /// How often the ACL file is checked for changes (Java polls every 5 s).
+        acl_watch_interval_mills: u64 = 5000 => "aclWatchIntervalMills",
         store_reply_message_enable: bool = true => "storeReplyMessageEnable",
         server_channel_max_idle_time_seconds: u64 = 120 => "serverChannelMaxIdleTimeSeconds",
         region_id: String = "DefaultRegion".into() => "regionId",
         trace_on: bool = true => "traceOn",
+        /// TLS on the listening ports: `disabled`, `permissive` (TLS and plaintext, Java's
+        /// default) or `enforcing` (see `remoting::tls`).
+        tls_server_mode: String = "permissive".into() => "tls.server.mode",
+        /// PEM certificate chain of the server (leaf first).
+        tls_server_cert_path: String = String::new() => "tls.server.certPath",
+        /// PEM private key of the server (unencrypted).
+        tls_server_key_path: String = String::new() => "tls.server.keyPath",
+        /// Encrypted keys are not supported: must stay empty.
+        tls_server_key_password: String = String::new() => "tls.server.keyPassword",
+        /// `none`, `optional` or `require`: ask clients for a certificate.
+        tls_server_need_client_auth: String = "none".into() => "tls.server.need.client.auth",
+        /// PEM roots client certificates are verified against.
+        tls_server_trust_cert_path: String = String::new() => "tls.server.trustCertPath",
+        /// Talk to the name servers over TLS (Java's client-side `tls.enable`).
+        tls_enable: bool = false => "tls.enable",
+        /// PEM roots the name servers' certificates must chain to (needed with `tls.enable`).
+        tls_client_trust_cert_path: String = String::new() => "tls.client.trustCertPath",
+        /// PEM certificate chain the broker presents to name servers that ask for one.
+        tls_client_cert_path: String = String::new() => "tls.client.certPath",
+        /// PEM private key of `tls.client.certPath`.
+        tls_client_key_path: String = String::new() => "tls.client.keyPath",
         /// Largest frame accepted (`com.rocketmq.remoting.frameMaxLength`).
         frame_max_length: usize = 16 * 1024 * 1024 => "frameMaxLength",
     }
 }
 
 impl BrokerConfig {
+    /// The client side of `tls.enable`: `None` for plaintext.
+    pub fn client_tls(&self) -> Result<Option<std::sync::Arc<crate::remoting::ClientTls>>, String> {
+        if !self.tls_enable {
+            return Ok(None);
+        }
+        let trust = self.tls_client_trust_cert_path.trim();
+        if trust.is_empty() {
+            return Err("tls.enable=true needs tls.client.trustCertPath (name server certificates are always verified)".into());
+        }
+        let (cert, key) = (
+            self.tls_client_cert_path.trim(),
+            self.tls_client_key_path.trim(),
+        );
+        let identity = if cert.is_empty() || key.is_empty() {
+            None
+        } else {
+            Some((std::path::Path::new(cert), std::path::Path::new(key)))
+        };
+        crate::remoting::ClientTls::from_files(std::path::Path::new(trust), identity).map(Some)
+    }
+
+    /// The `tls.server.*` keys.
+    pub fn tls_settings(&self) -> crate::remoting::tls::ServerTlsSettings {
+        crate::remoting::tls::ServerTlsSettings {
+            mode: self.tls_server_mode.clone(),
+            cert_path: self.tls_server_cert_path.clone(),
+            key_path: self.tls_server_key_path.clone(),
+            key_password: self.tls_server_key_password.clone(),
+            need_client_auth: self.tls_server_need_client_auth.clone(),
+            trust_cert_path: self.tls_server_trust_cert_path.clone(),
+        }
+    }
+
     /// The address clients reach the broker on (`brokerIP1`).
     pub fn broker_ip(&self) -> IpAddr {
         if let Ok(ip) = self.broker_ip1.trim().parse() {

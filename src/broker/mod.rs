@@ -85,6 +85,8 @@ pub struct BrokerInner {
     pub ha_addr: SocketAddr,
     /// On a slave: the master's broker address, as the name server answered it.
     pub master_addr: Mutex<Option<String>>,
+    /// The plain ACL when `aclEnable=true`: checked before any processor runs.
+    pub acl: Option<Arc<crate::acl::PlainAcl>>,
     shutdown: AtomicBool,
     servers: Mutex<Vec<ServerHandle>>,
 }
@@ -178,6 +180,21 @@ impl Broker {
         .await?;
         let ha_addr = SocketAddr::new(ip, ha_listener.local_addr()?.port());
 
+        let tls_server = crate::remoting::ServerTls::from_settings(&config.tls_settings())
+            .map_err(BrokerError::Invalid)?;
+        let ns_tls = config.client_tls().map_err(BrokerError::Invalid)?;
+        let acl = if config.acl_enable {
+            let path = crate::acl::acl_file_path(&config.rocketmq_home, &config.acl_plain_file)
+                .map_err(BrokerError::Invalid)?;
+            let acl = rt::unblock(move || crate::acl::PlainAcl::open(path))
+                .await
+                .map_err(BrokerError::Invalid)?;
+            acl.watch(Duration::from_millis(config.acl_watch_interval_mills));
+            Some(acl)
+        } else {
+            None
+        };
+
         let store_cfg = store_config.clone();
         let fs2 = fs.clone();
         let store = rt::unblock(move || MessageStore::open(store_cfg, fs2)).await?;
@@ -195,6 +212,7 @@ impl Broker {
         configs.load_all()?;
 
         let opts = ConnectionOptions {
+            tls_server,
             max_frame: config.frame_max_length,
             idle_timeout: Duration::from_secs(config.server_channel_max_idle_time_seconds.max(1)),
             ..Default::default()
@@ -203,13 +221,20 @@ impl Broker {
             pull_hold: long_polling::PullRequestHold::new(&config),
             clients: client_manager::ClientManager::new(),
             rebalance_lock: rebalance_lock::RebalanceLockManager::new(),
-            ns_client: RemotingClient::new(Arc::new(RejectAll), ConnectionOptions::default()),
+            ns_client: RemotingClient::new(
+                Arc::new(RejectAll),
+                ConnectionOptions {
+                    tls_client: ns_tls,
+                    ..ConnectionOptions::default()
+                },
+            ),
             config,
             store,
             configs,
             store_host,
             ha_addr,
             master_addr: Mutex::new(None),
+            acl,
             shutdown: AtomicBool::new(false),
             servers: Mutex::new(Vec::new()),
         });
@@ -296,6 +321,9 @@ impl Broker {
         transaction::stop(i).await;
         if let Err(e) = i.configs.persist_all() {
             warn!("persisting config files at shutdown: {e}");
+        }
+        if let Some(acl) = &i.acl {
+            acl.stop();
         }
         let store = i.store.clone();
         rt::unblock(move || store.shutdown()).await;

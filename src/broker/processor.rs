@@ -1,6 +1,8 @@
 //! The broker's request handler: routes each request code to its module. Any code without a
 //! processor is answered with REQUEST_CODE_NOT_SUPPORTED (never left unanswered). The fast
-//! ("VIP") port serves everything but pulls, as Java does.
+//! ("VIP") port serves everything but pulls, as Java does. With `aclEnable=true` every request
+//! is checked by the plain ACL (`crate::acl`) first; a refused one is answered here and never
+//! reaches a processor.
 
 use std::sync::Arc;
 
@@ -43,6 +45,19 @@ pub fn bad_header(req: &RemotingCommand, e: &apogee_codec::CodecError) -> Reply 
     RemotingCommand::error_to(req, response::SYSTEM_ERROR, e.to_string()).into()
 }
 
+/// The ACL admin requests, on the blocking pool (they read and write the ACL file).
+async fn acl_admin(b: &Arc<BrokerInner>, req: RemotingCommand) -> Reply {
+    let acl = b.acl.clone();
+    let who = crate::acl::admin::BrokerIdentity {
+        broker_name: b.config.broker_name.clone(),
+        broker_addr: b.broker_addr(),
+        cluster_name: b.config.broker_cluster_name.clone(),
+    };
+    crate::rt::unblock(move || crate::acl::admin::process(acl.as_deref(), &who, &req))
+        .await
+        .into()
+}
+
 impl Handler for BrokerProcessor {
     fn handle(
         self: Arc<Self>,
@@ -51,6 +66,17 @@ impl Handler for BrokerProcessor {
     ) -> BoxFuture<'static, Reply> {
         Box::pin(async move {
             let b = &self.broker;
+            // Access control runs before any processor: a refused request is answered here.
+            if let Some(acl) = &b.acl {
+                if let Err(denied) = acl.validate(conn.peer(), &req) {
+                    log::debug!(
+                        "{conn:?}: request {} refused by the ACL: {}",
+                        req.code,
+                        denied.0
+                    );
+                    return denied.response_to(&req).into();
+                }
+            }
             match req.code {
                 rc::SEND_MESSAGE
                 | rc::SEND_MESSAGE_V2
@@ -76,6 +102,7 @@ impl Handler for BrokerProcessor {
                 rc::LOCK_BATCH_MQ | rc::UNLOCK_BATCH_MQ => {
                     rebalance_lock::process(b, &conn, req).await
                 }
+                code if crate::acl::admin::handles(code) => acl_admin(b, req).await,
                 code if consumer_admin::handles(code) => {
                     consumer_admin::process(b, &conn, req).await
                 }

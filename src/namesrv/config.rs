@@ -68,10 +68,35 @@ config_struct! {
         server_socket_backlog: i32 = 1024 => "serverSocketBacklog",
         server_pooled_byte_buf_allocator_enable: bool = true => "serverPooledByteBufAllocatorEnable",
         use_epoll_native_selector: bool = false => "useEpollNativeSelector",
+        /// TLS on the listening ports: `disabled`, `permissive` (TLS and plaintext, Java's
+        /// default) or `enforcing` (see `remoting::tls`).
+        tls_server_mode: String = "permissive".into() => "tls.server.mode",
+        /// PEM certificate chain of the server (leaf first).
+        tls_server_cert_path: String = String::new() => "tls.server.certPath",
+        /// PEM private key of the server (unencrypted).
+        tls_server_key_path: String = String::new() => "tls.server.keyPath",
+        /// Encrypted keys are not supported: must stay empty.
+        tls_server_key_password: String = String::new() => "tls.server.keyPassword",
+        /// `none`, `optional` or `require`: ask clients for a certificate.
+        tls_server_need_client_auth: String = "none".into() => "tls.server.need.client.auth",
+        /// PEM roots client certificates are verified against.
+        tls_server_trust_cert_path: String = String::new() => "tls.server.trustCertPath",
     }
 }
 
 impl NamesrvConfig {
+    /// The `tls.server.*` keys.
+    pub fn tls_settings(&self) -> crate::remoting::tls::ServerTlsSettings {
+        crate::remoting::tls::ServerTlsSettings {
+            mode: self.tls_server_mode.clone(),
+            cert_path: self.tls_server_cert_path.clone(),
+            key_path: self.tls_server_key_path.clone(),
+            key_password: self.tls_server_key_password.clone(),
+            need_client_auth: self.tls_server_need_client_auth.clone(),
+            trust_cert_path: self.tls_server_trust_cert_path.clone(),
+        }
+    }
+
     /// Keys UPDATE_NAMESRV_CONFIG refuses to change: the built-in ones plus `configBlackList`.
     pub fn black_list(&self) -> Vec<String> {
         let mut keys: Vec<String> = [

@@ -82,8 +82,11 @@ impl NameServer {
             Arc::clone(&routes),
             Arc::new(kv),
         ));
+        let tls_server = crate::remoting::ServerTls::from_settings(&config.tls_settings())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let opts = ConnectionOptions {
             idle_timeout: Duration::from_secs(config.server_channel_max_idle_time_seconds.max(1)),
+            tls_server,
             ..ConnectionOptions::default()
         };
         let server = serve(addr, processor.clone(), opts, "name server").await?;

@@ -8,7 +8,10 @@ use std::time::Duration;
 use apogee_codec::RemotingCommand;
 use futures::channel::oneshot;
 
-use super::connection::{run_connection, Connection, ConnectionOptions, Handler, RemotingError};
+use super::connection::{
+    run_connection, run_tls_client_connection, Connection, ConnectionOptions, Handler,
+    RemotingError,
+};
 use crate::rt;
 
 /// A remoting client.
@@ -43,12 +46,21 @@ impl RemotingClient {
         }
         let stream = rt::connect(addr, self.connect_timeout).await?;
         let (tx, rx) = oneshot::channel();
-        rt::spawn(run_connection(
-            stream,
-            Arc::clone(&self.handler),
-            self.opts.clone(),
-            Some(tx),
-        ));
+        match &self.opts.tls_client {
+            Some(tls) => rt::spawn(run_tls_client_connection(
+                stream,
+                Arc::clone(tls),
+                Arc::clone(&self.handler),
+                self.opts.clone(),
+                tx,
+            )),
+            None => rt::spawn(run_connection(
+                stream,
+                Arc::clone(&self.handler),
+                self.opts.clone(),
+                Some(tx),
+            )),
+        }
         let conn = rx.await.map_err(|_| RemotingError::Closed(addr))?;
         self.lock().insert(addr, Arc::clone(&conn));
         Ok(conn)

@@ -40,9 +40,10 @@ use bytes::BytesMut;
 use futures::channel::oneshot;
 use futures::future::BoxFuture;
 use futures::lock::Mutex as WriteLock;
-use futures::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
 use log::{debug, warn};
 
+use super::tls::{ClientTls, ServerTls, TlsMode, TLS_HANDSHAKE};
 use crate::rt::{self, TcpStream};
 use crate::store::mapped_file::MappedSlice;
 
@@ -96,6 +97,10 @@ pub struct ConnectionOptions {
     pub max_in_flight: usize,
     /// Close after this long without reading anything.
     pub idle_timeout: Duration,
+    /// Server side: TLS on accepted connections (`None`: plaintext only).
+    pub tls_server: Option<Arc<ServerTls>>,
+    /// Client side: connect with TLS (`None`: plaintext).
+    pub tls_client: Option<Arc<ClientTls>>,
 }
 
 impl Default for ConnectionOptions {
@@ -105,6 +110,8 @@ impl Default for ConnectionOptions {
             write_queue: 4096,
             max_in_flight: 4096,
             idle_timeout: Duration::from_secs(120),
+            tls_server: None,
+            tls_client: None,
         }
     }
 }
@@ -134,6 +141,9 @@ const CLOSED_PERMITS: usize = 1 << 40;
 const MIN_READ_CHUNK: usize = 4 * 1024;
 const MAX_READ_CHUNK: usize = 64 * 1024;
 
+/// Longest a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A live connection, shared by its tasks and by whoever wants to send on it.
@@ -147,10 +157,8 @@ pub struct Connection {
     pending: Mutex<HashMap<i32, oneshot::Sender<RemotingCommand>>>,
     next_opaque: AtomicI32,
     closed: AtomicBool,
+    /// The socket (addresses, shutdown); bytes may flow through a TLS session over it.
     stream: TcpStream,
-    /// Held around every write to the socket (reader's inline replies, writer task), so
-    /// frames never interleave.
-    write_lock: WriteLock<()>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -247,13 +255,106 @@ impl Connection {
     }
 }
 
-/// Run a connection until it closes: spawns the writer, runs the reader on this task.
+/// Run a plaintext connection until it closes: spawns the writer, runs the reader on this
+/// task.
 pub async fn run_connection(
     stream: TcpStream,
     handler: Arc<dyn Handler>,
     opts: ConnectionOptions,
     ready: Option<oneshot::Sender<Arc<Connection>>>,
 ) {
+    let (r, w) = (stream.clone(), stream.clone());
+    run_io(stream, r, w, handler, opts, ready).await
+}
+
+/// Run an accepted connection: plaintext, or TLS as the port's mode says (permissive mode
+/// looks at the first byte the client sends without consuming it).
+pub async fn run_server_connection(
+    stream: TcpStream,
+    handler: Arc<dyn Handler>,
+    opts: ConnectionOptions,
+) {
+    let Some(tls) = opts.tls_server.clone() else {
+        return run_connection(stream, handler, opts, None).await;
+    };
+    let use_tls = match tls.mode {
+        TlsMode::Disabled => false,
+        TlsMode::Enforcing => true,
+        TlsMode::Permissive => {
+            let mut first = [0u8; 1];
+            match rt::timeout(opts.idle_timeout, stream.peek(&mut first)).await {
+                Some(Ok(1)) => first[0] == TLS_HANDSHAKE,
+                // Closed, failed or silent before sending anything.
+                _ => {
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+            }
+        }
+    };
+    if !use_tls {
+        return run_connection(stream, handler, opts, None).await;
+    }
+    let _ = stream.set_nodelay(true);
+    let peer = stream.peer_addr().ok();
+    match rt::timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream.clone())).await {
+        Some(Ok(tls_stream)) => {
+            let (r, w) = tls_stream.split();
+            run_io(stream, r, w, handler, opts, None).await
+        }
+        Some(Err(e)) => {
+            debug!("TLS handshake with {peer:?} failed: {e}");
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        None => {
+            debug!("TLS handshake with {peer:?} timed out");
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Open the client side of a TLS connection on `stream` and run it (as [`run_connection`]).
+pub async fn run_tls_client_connection(
+    stream: TcpStream,
+    tls: Arc<ClientTls>,
+    handler: Arc<dyn Handler>,
+    opts: ConnectionOptions,
+    ready: oneshot::Sender<Arc<Connection>>,
+) {
+    let _ = stream.set_nodelay(true);
+    let Ok(peer) = stream.peer_addr() else { return };
+    let connect = tls
+        .connector()
+        .connect(ClientTls::server_name(normalize(peer)), stream.clone());
+    match rt::timeout(HANDSHAKE_TIMEOUT, connect).await {
+        Some(Ok(tls_stream)) => {
+            let (r, w) = tls_stream.split();
+            run_io(stream, r, w, handler, opts, Some(ready)).await
+        }
+        Some(Err(e)) => {
+            debug!("TLS handshake with {peer} failed: {e}");
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        None => {
+            debug!("TLS handshake with {peer} timed out");
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Run a connection whose bytes flow through `reader` / `writer` (the socket itself, or a TLS
+/// session over it); `stream` is the socket, for addresses and shutdown.
+async fn run_io<R, W>(
+    stream: TcpStream,
+    reader: R,
+    writer: W,
+    handler: Arc<dyn Handler>,
+    opts: ConnectionOptions,
+    ready: Option<oneshot::Sender<Arc<Connection>>>,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let _ = stream.set_nodelay(true);
     let peer = match stream.peer_addr() {
         Ok(p) => normalize(p),
@@ -273,8 +374,7 @@ pub async fn run_connection(
         pending: Mutex::new(HashMap::new()),
         next_opaque: AtomicI32::new(1),
         closed: AtomicBool::new(false),
-        stream: stream.clone(),
-        write_lock: WriteLock::new(()),
+        stream,
     });
     debug!("{conn:?} open");
     handler.on_open(&conn);
@@ -282,17 +382,18 @@ pub async fn run_connection(
         let _ = r.send(Arc::clone(&conn));
     }
     let writer_conn = Arc::clone(&conn);
-    let write_half = stream.clone();
+    // Held around every write (reader's inline replies, writer task): frames never interleave.
+    let writer = Arc::new(WriteLock::new(writer));
+    let write_half = Arc::clone(&writer);
     let (done_tx, done_rx) = oneshot::channel::<()>();
-    let lock_conn = Arc::clone(&conn);
     rt::spawn(async move {
-        if let Err(e) = write_loop(write_half, rx, &lock_conn.write_lock).await {
+        if let Err(e) = write_loop(&write_half, rx).await {
             debug!("{writer_conn:?} write failed: {e}");
             writer_conn.close();
         }
         let _ = done_tx.send(());
     });
-    if let Err(e) = read_loop(stream, &conn, &handler, &opts).await {
+    if let Err(e) = read_loop(reader, &writer, &conn, &handler, &opts).await {
         debug!("{conn:?} read ended: {e}");
     }
     // Graceful close: refuse new sends, let the writer drain what is queued (e.g. the error
@@ -318,12 +419,17 @@ pub fn normalize(a: SocketAddr) -> SocketAddr {
     }
 }
 
-async fn read_loop(
-    mut stream: TcpStream,
+async fn read_loop<R, W>(
+    mut stream: R,
+    writer: &WriteLock<W>,
     conn: &Arc<Connection>,
     handler: &Arc<dyn Handler>,
     opts: &ConnectionOptions,
-) -> Result<(), RemotingError> {
+) -> Result<(), RemotingError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let mut decoder = FrameDecoder::new(opts.max_frame);
     // In-flight slots: a permit per request that continues in its own task.
     let slots = Arc::new(Semaphore::new(opts.max_in_flight.max(1)));
@@ -349,10 +455,9 @@ async fn read_loop(
                             };
                             match first {
                                 Poll::Ready(Some(out)) => {
-                                    write_out(&stream, &mut replies, out, &conn.write_lock).await?;
+                                    write_out(writer, &mut replies, out).await?;
                                     if replies.len() >= WRITE_BATCH {
-                                        flush_replies(&stream, &mut replies, &conn.write_lock)
-                                            .await?;
+                                        flush_replies(writer, &mut replies).await?;
                                     }
                                 }
                                 Poll::Ready(None) => {}
@@ -373,7 +478,7 @@ async fn read_loop(
                         }
                         Err(e) => {
                             warn!("{conn:?}: undecodable command: {e}; closing");
-                            flush_replies(&stream, &mut replies, &conn.write_lock).await?;
+                            flush_replies(writer, &mut replies).await?;
                             let opaque = peek_opaque(&apogee_codec::RawFrame {
                                 serialize_type: st,
                                 header,
@@ -393,12 +498,12 @@ async fn read_loop(
                 Ok(None) => break,
                 Err(e) => {
                     warn!("{conn:?}: bad frame: {e}; closing");
-                    flush_replies(&stream, &mut replies, &conn.write_lock).await?;
+                    flush_replies(writer, &mut replies).await?;
                     return Ok(());
                 }
             }
         }
-        flush_replies(&stream, &mut replies, &conn.write_lock).await?;
+        flush_replies(writer, &mut replies).await?;
         if replies.capacity() > 4 * 1024 * 1024 {
             replies = BytesMut::new();
         }
@@ -479,22 +584,23 @@ fn run_request(
 
 /// Encode `out` into `buf`; a reply with mapped-file parts is written at once (with whatever
 /// `buf` already holds before it), under the write lock.
-async fn write_out(
-    stream: &TcpStream,
+async fn write_out<W: AsyncWrite + Unpin>(
+    writer: &WriteLock<W>,
     buf: &mut BytesMut,
     out: Outgoing,
-    lock: &WriteLock<()>,
 ) -> Result<(), RemotingError> {
     match out {
         Outgoing::Command(cmd) => cmd.encode(buf)?,
         Outgoing::Parts(cmd, parts) => {
             let total: usize = parts.iter().map(|p| p.len()).sum();
             cmd.encode_head(buf, total)?;
-            let _g = lock.lock().await;
+            let mut w = writer.lock().await;
             let mut slices: Vec<&[u8]> = Vec::with_capacity(parts.len() + 1);
             slices.push(&buf[..]);
             slices.extend(parts.iter().map(|p| &p[..]));
-            write_all_vectored(stream, &mut slices).await?;
+            write_all_vectored(&mut *w, &mut slices).await?;
+            // A TLS session may hold back its last record until flushed.
+            w.flush().await?;
             buf.clear();
         }
     }
@@ -504,8 +610,10 @@ async fn write_out(
 /// Write every slice, in order, with as few `writev` calls as the socket allows (the body of
 /// a pull response goes out straight from the mapped files, without a copy). Empties
 /// `slices` (advancing through partially written ones).
-async fn write_all_vectored(stream: &TcpStream, slices: &mut Vec<&[u8]>) -> io::Result<()> {
-    let mut w = stream;
+async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    slices: &mut Vec<&[u8]>,
+) -> io::Result<()> {
     let mut first = 0;
     while first < slices.len() {
         if slices[first].is_empty() {
@@ -540,40 +648,37 @@ async fn write_all_vectored(stream: &TcpStream, slices: &mut Vec<&[u8]>) -> io::
 const MAX_IOV: usize = 512;
 
 /// Write and clear `buf` under the write lock (nothing when empty).
-async fn flush_replies(
-    stream: &TcpStream,
+async fn flush_replies<W: AsyncWrite + Unpin>(
+    writer: &WriteLock<W>,
     buf: &mut BytesMut,
-    lock: &WriteLock<()>,
 ) -> Result<(), RemotingError> {
     if buf.is_empty() {
         return Ok(());
     }
-    let _g = lock.lock().await;
-    let mut w = stream;
+    let mut w = writer.lock().await;
     w.write_all(buf).await?;
     w.flush().await?;
     buf.clear();
     Ok(())
 }
 
-async fn write_loop(
-    stream: TcpStream,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    writer: &WriteLock<W>,
     rx: async_channel::Receiver<Queued>,
-    lock: &WriteLock<()>,
 ) -> Result<(), RemotingError> {
     let mut buf = BytesMut::new();
     while let Ok(first) = rx.recv().await {
         // Batch whatever else is queued into the same write.
         let mut next = Some(first);
         while let Some((out, permit)) = next.take() {
-            write_out(&stream, &mut buf, out, lock).await?;
+            write_out(writer, &mut buf, out).await?;
             // The slot is free once the item is in the write buffer or on the socket.
             drop(permit);
             if buf.len() < WRITE_BATCH {
                 next = rx.try_recv().ok();
             }
         }
-        flush_replies(&stream, &mut buf, lock).await?;
+        flush_replies(writer, &mut buf).await?;
         if buf.capacity() > 4 * 1024 * 1024 {
             buf = BytesMut::new();
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use log::{info, warn};
 
-use super::connection::{run_connection, ConnectionOptions, Handler};
+use super::connection::{run_server_connection, ConnectionOptions, Handler};
 use crate::rt;
 
 /// A running server. Dropping the handle does not stop it; call [`ServerHandle::stop`].
@@ -62,11 +62,10 @@ pub fn serve_listener(
                     if stop2.load(Ordering::Acquire) {
                         break;
                     }
-                    rt::spawn(run_connection(
+                    rt::spawn(run_server_connection(
                         stream,
                         Arc::clone(&handler),
                         opts.clone(),
-                        None,
                     ));
                 }
                 Err(e) => {

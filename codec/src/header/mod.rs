@@ -32,6 +32,7 @@
 #[macro_use]
 mod macros;
 
+pub mod acl;
 pub mod admin;
 pub mod client;
 pub mod namesrv;
@@ -46,6 +47,7 @@ pub mod transaction;
 #[cfg(test)]
 mod testutil;
 
+pub use acl::*;
 pub use admin::*;
 pub use client::*;
 pub use macros::{FieldKind, FieldType, HeaderField, HeaderInfo};
