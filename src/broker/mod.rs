@@ -15,6 +15,8 @@
 //! * `send_back`, `rebalance_lock`, `consumer_admin`: retries/DLQ, orderly locks, consumer
 //!   administration and relays to clients.
 //! * `schedule`: delayed delivery, one actor per delay level.
+//! * `timer`: 5.x timer messages (arbitrary delivery time), a timing wheel and timer log on
+//!   disk and one delivery actor.
 //! * `transaction`: END_TRANSACTION, op messages and the check-back service.
 
 pub mod admin;
@@ -32,6 +34,7 @@ pub mod registration;
 pub mod schedule;
 pub mod send;
 pub mod send_back;
+pub mod timer;
 pub mod transaction;
 
 use std::net::SocketAddr;
@@ -178,6 +181,7 @@ impl Broker {
         client_manager::start_housekeeping(&inner);
         offsets::start_persisting(&inner);
         schedule::start(&inner);
+        timer::start(&inner);
         transaction::start(&inner);
         registration::start(&inner);
         info!(
@@ -218,6 +222,7 @@ impl Broker {
         }
         i.pull_hold.wake_all();
         schedule::shutdown(i).await;
+        timer::shutdown(i).await;
         transaction::stop(i).await;
         if let Err(e) = i.configs.persist_all() {
             warn!("persisting config files at shutdown: {e}");
