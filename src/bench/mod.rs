@@ -7,11 +7,12 @@
 //! pre-encoded templates whose opaque and body timestamp are patched in place, and there is
 //! no per-request timer, channel or task.
 //!
-//! Subcommands: `produce`, `consume`, `null-server` (see [`USAGE`]).
+//! Subcommands: `produce`, `consume`, `null-server`, `delay` (see [`USAGE`]).
 
 pub mod args;
 pub mod client;
 pub mod consume;
+pub mod delay;
 pub mod null_server;
 pub mod produce;
 pub mod report;
@@ -26,6 +27,9 @@ usage:
                        [--inflight-per-queue 1] [--from-start] [--connections N]
                        [--duration SECS | --count N] [--no-long-polling] [--json]
   apogee-bench null-server [--port P] [--queues Q]
+  apogee-bench delay [--count 100000] [--timer-share 0.5] [--min-delay-ms 10000]
+                     [--spread-ms 30000] [--send-secs 10] [--connections 4] [--inflight 32]
+                     [--size 256] [--store DIR] [--json]
 
 produce: resolves the topic's route (GET_ROUTEINFO_BY_TOPIC; falls back to TBW102 like the Java
   client when the topic is unknown; --create first sends UPDATE_AND_CREATE_TOPIC to every master),
@@ -36,7 +40,12 @@ consume: pulls every readable queue (PULL_MESSAGE, long polling, subscription '*
   messages and bytes, and reports end-to-end latency for bodies written by `produce`.
   --from-start without --duration/--count drains the backlog present at start and stops.
 null-server: answers every request with a SEND_OK-shaped response and stores nothing;
-  GET_ROUTEINFO_BY_TOPIC gets a route pointing at itself (Q queues, default 8).";
+  GET_ROUTEINFO_BY_TOPIC gets a route pointing at itself (Q queues, default 8).
+delay: starts a broker in this process (store in DIR or a temporary directory), sends --count
+  delayed messages over N connections, paced over --send-secs: a --timer-share of them as 5.x timer messages due at a
+  uniformly spread time in [start + min-delay, start + min-delay + spread], the others with
+  delay level 3 (10 s) or 4 (30 s). Waits for every delivery, then reports lateness (store time
+  of the delivered copy - due time) p50/p99/max per kind and the process's peak RSS.";
 
 /// Entry point of the binary; returns the process exit code.
 pub fn main() -> i32 {
@@ -49,6 +58,7 @@ pub fn main() -> i32 {
         "produce" => args::ProduceArgs::parse(rest).and_then(produce::run),
         "consume" => args::ConsumeArgs::parse(rest).and_then(consume::run),
         "null-server" => args::NullArgs::parse(rest).and_then(null_server::run),
+        "delay" => args::DelayArgs::parse(rest).and_then(delay::run),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             return 0;

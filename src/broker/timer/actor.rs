@@ -12,8 +12,10 @@
 //!    messages (a single slot is always taken whole).
 //! 3. **Deliver** every heap entry whose due time has come, earliest first: read the record,
 //!    [`super::convert`] it, put it into its real queue, then mark the entry delivered.
-//! 4. **Checkpoint** every `timerFlushIntervalMs` when something changed: flush the log, then
-//!    write `checkpoint.json`.
+//! 4. **Checkpoint** every `timerFlushIntervalMs` when something changed: hand the log
+//!    segments written since the last one to the flusher thread ([`super::checkpoint::Flusher`]),
+//!    which syncs them and then writes `checkpoint.json` — the delivery thread never waits for
+//!    the disk. At stop the actor waits for it and writes the last checkpoint itself.
 //! 5. **Sleep** until the earliest of: the heap's first due time, the next occupied slot, the
 //!    next checkpoint — or until woken by the arrival listener (a new `rmq_sys_wheel_timer`
 //!    entry) or a stop request. With nothing pending and nothing to write, it sleeps without a
@@ -43,7 +45,7 @@ use std::time::Duration;
 use apogee_codec::message::decode_record;
 use log::{debug, error, info, warn};
 
-use super::checkpoint::TimerCheckpoint;
+use super::checkpoint::{Flusher, TimerCheckpoint};
 use super::convert::convert;
 use super::hook::{keys, TIMER_TOPIC};
 use super::timer_log::{Entry, TimerLog, PENDING};
@@ -119,6 +121,7 @@ pub struct TimerActor {
     enqueue_offset: i64,
     dirty: bool,
     last_checkpoint: i64,
+    flusher: Flusher,
     paused_until: i64,
     failures: u32,
 }
@@ -187,6 +190,7 @@ impl TimerActor {
         shared
             .enqueue_offset
             .store(enqueue_offset, Ordering::Relaxed);
+        let flusher = Flusher::start(settings.dir.clone(), shared.wake_tx.clone())?;
         Ok(TimerActor {
             shared,
             wake_rx,
@@ -199,6 +203,7 @@ impl TimerActor {
             enqueue_offset,
             dirty: false,
             last_checkpoint: now,
+            flusher,
             paused_until: i64::MIN,
             failures: 0,
         })
@@ -210,7 +215,7 @@ impl TimerActor {
             // Wake-ups before this point are covered by the turn below.
             while self.wake_rx.try_recv().is_ok() {}
             if self.shared.stop.load(Ordering::SeqCst) {
-                if let Err(e) = self.checkpoint() {
+                if let Err(e) = self.final_checkpoint() {
                     error!("timer: final checkpoint failed: {e}");
                 }
                 break;
@@ -265,7 +270,10 @@ impl TimerActor {
         let now = now_ms();
         self.take_due_slots(now)?;
         let more_out = self.deliver(b, now)?;
-        if self.dirty && now - self.last_checkpoint >= self.settings.flush_interval_ms {
+        if self.dirty
+            && now - self.last_checkpoint >= self.settings.flush_interval_ms
+            && self.flusher.idle()
+        {
             self.checkpoint()?;
         }
         Ok(more_in || more_out)
@@ -283,7 +291,8 @@ impl TimerActor {
                 at(t);
             }
         }
-        if self.dirty {
+        if self.dirty && self.flusher.idle() {
+            // (A busy flusher wakes this thread when it is done.)
             at(self.last_checkpoint + self.settings.flush_interval_ms);
         }
         next.map(|t| {
@@ -514,17 +523,37 @@ impl TimerActor {
         Ok(())
     }
 
-    /// Flush the log, then record the checkpoint.
+    /// Hand the log's dirty segments and the checkpoint to the flusher (which syncs, then
+    /// writes the checkpoint, off this thread).
     fn checkpoint(&mut self) -> io::Result<()> {
+        let files = self.log.take_dirty_files()?;
+        self.flusher.submit(
+            files,
+            TimerCheckpoint {
+                enqueue_offset: self.enqueue_offset,
+                log_end: self.log.end(),
+            },
+        );
+        self.dirty = false;
+        self.last_checkpoint = now_ms();
+        Ok(())
+    }
+
+    /// At stop: let the flusher finish, then sync and write the checkpoint here.
+    fn final_checkpoint(&mut self) -> io::Result<()> {
+        self.flusher.stop();
+        if self.flusher.failed() {
+            return Err(io::Error::other(
+                "an earlier sync failed; the last good checkpoint stays",
+            ));
+        }
         self.log.flush()?;
-        self.wheel.flush()?;
         TimerCheckpoint {
             enqueue_offset: self.enqueue_offset,
             log_end: self.log.end(),
         }
         .store(&self.settings.dir)?;
         self.dirty = false;
-        self.last_checkpoint = now_ms();
         Ok(())
     }
 }

@@ -7,9 +7,15 @@
 //! the log was flushed, through a temporary file and a rename, so it is never torn. After a
 //! crash the log is cut back to `logEnd` and the queue is read again from `enqueueOffset`.
 
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
+use log::error;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +54,95 @@ impl TimerCheckpoint {
         }
         std::fs::rename(&tmp, &target)?;
         std::fs::File::open(timer_dir)?.sync_all()
+    }
+}
+
+/// One checkpoint to make durable: sync `files`, then store `checkpoint`.
+struct Job {
+    files: Vec<File>,
+    checkpoint: TimerCheckpoint,
+}
+
+/// Syncs the timer log and writes the checkpoint on its own thread, so that the delivery
+/// thread never waits for the disk. At most one job runs at a time ([`Flusher::idle`]).
+/// After a failed sync no checkpoint is written any more (the last good one stays, and a
+/// restart redelivers from it: at least once).
+pub struct Flusher {
+    tx: Option<SyncSender<Job>>,
+    busy: Arc<AtomicBool>,
+    failed: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn run_job(dir: &Path, job: &Job) -> io::Result<()> {
+    for f in &job.files {
+        f.sync_data()?;
+    }
+    job.checkpoint.store(dir)
+}
+
+impl Flusher {
+    /// Start the thread; `done` is signalled after every job (it wakes the delivery thread,
+    /// which may have a checkpoint waiting).
+    pub fn start(dir: PathBuf, done: SyncSender<()>) -> io::Result<Flusher> {
+        let (tx, rx): (SyncSender<Job>, Receiver<Job>) = std::sync::mpsc::sync_channel(1);
+        let busy = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(AtomicBool::new(false));
+        let (b, f) = (Arc::clone(&busy), Arc::clone(&failed));
+        let thread = std::thread::Builder::new()
+            .name("TimerFlush".into())
+            .spawn(move || {
+                for job in rx {
+                    if !f.load(Ordering::SeqCst) {
+                        if let Err(e) = run_job(&dir, &job) {
+                            error!(
+                                "timer: flushing the timer log failed, no further checkpoints: {e}"
+                            );
+                            f.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    b.store(false, Ordering::SeqCst);
+                    let _ = done.try_send(());
+                }
+            })?;
+        Ok(Flusher {
+            tx: Some(tx),
+            busy,
+            failed,
+            thread: Some(thread),
+        })
+    }
+
+    /// No job running: [`Flusher::submit`] will be taken at once.
+    pub fn idle(&self) -> bool {
+        !self.busy.load(Ordering::SeqCst)
+    }
+
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
+    }
+
+    /// Hand over a job (call only when [`Flusher::idle`]).
+    pub fn submit(&self, files: Vec<File>, checkpoint: TimerCheckpoint) {
+        let Some(tx) = &self.tx else { return };
+        self.busy.store(true, Ordering::SeqCst);
+        if tx.try_send(Job { files, checkpoint }).is_err() {
+            self.busy.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Finish the running job and stop the thread.
+    pub fn stop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -307,6 +307,18 @@ impl TimerLog {
         }
     }
 
+    /// Handles of the segments written since the last call, for a sync elsewhere; they are
+    /// no longer counted as dirty.
+    pub fn take_dirty_files(&mut self) -> io::Result<Vec<File>> {
+        let mut out = Vec::new();
+        for start in std::mem::take(&mut self.dirty) {
+            if let Some(seg) = self.segments.get(&start) {
+                out.push(seg.file.try_clone()?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Make every write so far durable.
     pub fn flush(&mut self) -> io::Result<()> {
         for start in std::mem::take(&mut self.dirty) {

@@ -195,11 +195,6 @@ impl Wheel {
         }
         None
     }
-
-    /// Flush the wheel file (it is rebuilt at start, so this only keeps it tidy on disk).
-    pub fn flush(&self) -> io::Result<()> {
-        self.file.sync_data()
-    }
 }
 
 #[cfg(test)]
