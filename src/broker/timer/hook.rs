@@ -26,7 +26,9 @@
 //! up to one precision early; here `TIMER_OUT_MS` is the requested time and delivery is never
 //! early. 5.x's per-slot flow control (`timerCongestNumEachSlot`, off by default) and the
 //! cancellation of a pending message by `TIMER_DEL_UNIQKEY` are not implemented: such a
-//! message is scheduled like any other.
+//! message is scheduled like any other. Batches are not looked at (5.x's hook only handles
+//! single messages either). A committed transactional message is not looked at when its
+//! commit re-puts it (5.x's store hook would schedule it then): it is delivered at commit.
 
 use apogee_codec::codes::response;
 use apogee_codec::message::sysflag;

@@ -9,7 +9,7 @@
 //! | 0 | due_ms `i64` | delivery time, ms since the epoch |
 //! | 8 | commit_log_offset `i64` | the `rmq_sys_wheel_timer` record |
 //! | 16 | size `i32` | its size |
-//! | 20 | state `i32` | 0 pending, 1 delivered |
+//! | 20 | state `i32` | 1 pending, 2 delivered (0: never written — a hole reads as zeros) |
 //! | 24 | prev `i64` | previous entry of the same wheel slot, −1 for none |
 //! | 32 | enqueue_ms `i64` | when the entry was written (`TIMER_ENQUEUE_MS` of the copy) |
 //!
@@ -35,9 +35,9 @@ use log::{info, warn};
 /// Size of one entry.
 pub const ENTRY_SIZE: u64 = 40;
 /// `state` of an entry still to deliver.
-pub const PENDING: i32 = 0;
+pub const PENDING: i32 = 1;
 /// `state` of a delivered (or dropped) entry.
-pub const DELIVERED: i32 = 1;
+pub const DELIVERED: i32 = 2;
 /// Offset of `state` within an entry.
 const STATE_AT: u64 = 20;
 /// Offset of `prev` within an entry.
@@ -136,6 +136,14 @@ impl TimerLog {
             };
             starts.push((start, p));
         }
+        // Positions are referenced by nothing outside the log (the wheel is rebuilt), so when
+        // the segment `end` falls in is gone (deleted as drained after the checkpoint was
+        // written), writing resumes at the next segment boundary instead of in a hole.
+        let end_start = end / segment_size * segment_size;
+        if end != end_start && !starts.iter().any(|(s, _)| *s == end_start) {
+            log.end = end_start + segment_size;
+        }
+        let end = log.end;
         for (start, path) in starts {
             if start >= end || !start.is_multiple_of(segment_size) {
                 // Written after the checkpoint (or from another segment size): not trusted.
@@ -397,5 +405,35 @@ mod tests {
         log.mark_delivered(80).unwrap();
         log.mark_delivered(120).unwrap();
         assert_eq!(log.segment_count(), 1, "completed, all delivered: deleted");
+    }
+
+    #[test]
+    fn a_drained_segment_behind_the_checkpoint_is_not_written_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = TimerLog::open(dir.path(), 2 * ENTRY_SIZE, 0).unwrap();
+        for i in 0..5 {
+            log.append(&entry(i, -1)).unwrap();
+        }
+        for p in [0, 40, 80, 120] {
+            log.mark_delivered(p).unwrap();
+        }
+        assert_eq!(log.segment_count(), 1);
+        drop(log);
+        // The checkpoint said 40 (inside the deleted first segment): writing resumes at 80,
+        // and the later segments (past the checkpoint) go.
+        let mut log = TimerLog::open(dir.path(), 2 * ENTRY_SIZE, 40).unwrap();
+        assert_eq!(log.end(), 80);
+        assert_eq!(log.segment_count(), 0);
+        assert_eq!(log.append(&entry(9, -1)).unwrap(), 80);
+
+        // Zeros (a hole, a zeroed page) are never pending.
+        let hole = dir.path().join("holes");
+        std::fs::create_dir_all(&hole).unwrap();
+        std::fs::write(hole.join(file_name(0)), vec![0u8; 3 * ENTRY_SIZE as usize]).unwrap();
+        let mut log = TimerLog::open(&hole, 4 * ENTRY_SIZE, 3 * ENTRY_SIZE).unwrap();
+        let mut pending = 0;
+        log.scan(|_, e| pending += usize::from(e.state == PENDING))
+            .unwrap();
+        assert_eq!((pending, log.pending()), (0, 0));
     }
 }
