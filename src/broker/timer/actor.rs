@@ -256,7 +256,7 @@ impl TimerActor {
 
     fn publish(&self) {
         let s = &self.shared;
-        s.pending.store(self.log.pending(), Ordering::Relaxed);
+        s.pending.store(self.log.pending(), Ordering::SeqCst);
         s.enqueue_offset
             .store(self.enqueue_offset, Ordering::Relaxed);
         let next = self.heap.peek().map(|Reverse(d)| d.due_ms);
@@ -486,7 +486,10 @@ impl TimerActor {
         };
         let r = futures::executor::block_on(b.store.put_message_unscheduled(msg, false));
         if r.status.is_stored() {
-            self.shared.delivered.fetch_add(1, Ordering::Relaxed);
+            // `done` publishes the smaller pending count first: a reader that loads
+            // `delivered`, then `pending`, never counts a message twice.
+            self.done(d.pos)?;
+            self.shared.delivered.fetch_add(1, Ordering::SeqCst);
             if let Some(a) = &r.append {
                 debug!(
                     "timer: CommitLog {} delivered as {} ({} ms after due)",
@@ -495,7 +498,6 @@ impl TimerActor {
                     a.store_timestamp - d.due_ms
                 );
             }
-            self.done(d.pos)?;
             return Ok(true);
         }
         let why = r.remark.unwrap_or_default();
@@ -519,6 +521,9 @@ impl TimerActor {
 
     fn done(&mut self, pos: u64) -> io::Result<()> {
         self.log.mark_delivered(pos)?;
+        self.shared
+            .pending
+            .store(self.log.pending(), Ordering::SeqCst);
         self.dirty = true;
         Ok(())
     }

@@ -223,9 +223,12 @@ pub fn status(b: &Arc<BrokerInner>) -> Option<TimerStatus> {
     let s = registry.iter().find(|s| s.broker.ptr_eq(&me))?;
     let sh = &s.shared;
     let next = sh.next_due.load(Ordering::Relaxed);
+    // `delivered` first: the actor lowers `pending` before it raises `delivered`.
+    let delivered = sh.delivered.load(Ordering::SeqCst);
+    let pending = sh.pending.load(Ordering::SeqCst);
     Some(TimerStatus {
-        pending: sh.pending.load(Ordering::Relaxed),
-        delivered: sh.delivered.load(Ordering::Relaxed),
+        pending,
+        delivered,
         enqueue_offset: sh.enqueue_offset.load(Ordering::Relaxed),
         next_due: (next != i64::MIN).then_some(next),
     })
