@@ -2,12 +2,12 @@
 //! started in this process, and the process's memory while they wait.
 //!
 //! 1. A broker starts on 127.0.0.1 (any free port) over a store in `--store` or a temporary
-//!    directory (removed afterwards).
+//!    directory (removed afterwards), 128 MiB CommitLog files, no disk-usage-driven deletion.
 //! 2. N connections send the messages (SEND_MESSAGE_V2, up to K in flight each, paced to
 //!    spread over `--send-secs`) to topic
 //!    `DelayBench` (8 queues). Each carries `UNIQ_KEY`; a `--timer-share` of them
-//!    `TIMER_DELIVER_MS` (uniform in [start + min-delay, start + min-delay + spread]), the
-//!    others `DELAY` 3 (10 s) or 4 (30 s), alternately.
+//!    `TIMER_DELIVER_MS` (its send time + min-delay + a uniform share of spread), the others
+//!    `DELAY` 3 (10 s) or 4 (30 s), alternately.
 //! 3. Until every message is back in `DelayBench` (bounded wait), a sampler reads the
 //!    process's `VmRSS` / `RssAnon` / `RssFile` every 200 ms and keeps the peaks.
 //! 4. Read-back from the store: lateness = store time of the delivered copy − due time, where
@@ -112,7 +112,7 @@ struct Sent {
 }
 
 /// Send messages `first, first + step, …` below `a.count` on one connection.
-fn sender(a: &DelayArgs, addr: &str, first: u64, start_ms: i64) -> Sent {
+fn sender(a: &DelayArgs, addr: &str, first: u64) -> Sent {
     let mut out = Sent::default();
     let mut conn = match Conn::connect(addr) {
         Ok(c) => c,
@@ -148,7 +148,7 @@ fn sender(a: &DelayArgs, addr: &str, first: u64, start_ms: i64) -> Sent {
                 ((i + 1) as f64 * a.timer_share).floor() > (i as f64 * a.timer_share).floor();
             let p = if is_timer {
                 let r = i64::try_from(rng.next() % a.spread_ms as u64).unwrap_or(0);
-                let at = (start_ms + a.min_delay_ms + r).to_string();
+                let at = (now_ms() + a.min_delay_ms + r).to_string();
                 props(&[
                     ("UNIQ_KEY", &uniq),
                     ("TIMER_DELIVER_MS", &at),
@@ -308,6 +308,11 @@ pub fn run(a: DelayArgs) -> Result<(), String> {
     let sc = MessageStoreConfig {
         store_path_root_dir: root.to_string_lossy().into_owned(),
         mapped_file_size_commit_log: 128 * 1024 * 1024,
+        // The run must not depend on how full the host's disk is: no deletion of CommitLog
+        // files (the originals and copies of a run are a few hundred MiB).
+        disk_max_used_space_ratio: 95,
+        disk_space_warning_level_ratio: 100,
+        disk_space_clean_forcibly_ratio: 100,
         ..Default::default()
     };
     let delays = sc.delay_levels_ms()?;
@@ -328,11 +333,10 @@ pub fn run(a: DelayArgs) -> Result<(), String> {
         })
     };
 
-    let start_ms = now_ms();
     let t0 = Instant::now();
     if !a.json {
         eprintln!(
-            "delay: {} messages ({:.0}% timer, due {}..{} s; the rest levels 3/4) over {} connections",
+            "delay: {} messages ({:.0}% timer, due {}..{} s after their send; the rest levels 3/4) over {} connections",
             a.count,
             a.timer_share * 100.0,
             a.min_delay_ms / 1000,
@@ -344,7 +348,7 @@ pub fn run(a: DelayArgs) -> Result<(), String> {
         let handles: Vec<_> = (0..a.connections as u64)
             .map(|t| {
                 let (a, addr) = (&a, addr.as_str());
-                s.spawn(move || sender(a, addr, t, start_ms))
+                s.spawn(move || sender(a, addr, t))
             })
             .collect();
         handles

@@ -42,8 +42,8 @@ consume: pulls every readable queue (PULL_MESSAGE, long polling, subscription '*
 null-server: answers every request with a SEND_OK-shaped response and stores nothing;
   GET_ROUTEINFO_BY_TOPIC gets a route pointing at itself (Q queues, default 8).
 delay: starts a broker in this process (store in DIR or a temporary directory), sends --count
-  delayed messages over N connections, paced over --send-secs: a --timer-share of them as 5.x timer messages due at a
-  uniformly spread time in [start + min-delay, start + min-delay + spread], the others with
+  delayed messages over N connections, paced over --send-secs: a --timer-share of them as 5.x
+  timer messages due min-delay + a uniform share of spread after their send, the others with
   delay level 3 (10 s) or 4 (30 s). Waits for every delivery, then reports lateness (store time
   of the delivered copy - due time) p50/p99/max per kind and the process's peak RSS.";
 
