@@ -296,5 +296,21 @@ mod tests {
         c.flush_disk_type = "SOMETIMES".into();
         assert!(c.validate().is_err());
         assert!(c.to_properties().iter().any(|(k, _)| *k == "deleteWhen"));
+        // 5.x timer keys.
+        let mut t = MessageStoreConfig::default();
+        assert!(t.timer_wheel_enable);
+        assert_eq!(
+            (t.timer_max_delay_sec, t.timer_precision_ms),
+            (259_200, 1000)
+        );
+        assert_eq!(t.set("timerWheelEnable", "false"), Ok(true));
+        assert!(!t.timer_wheel_enable);
+        t.set("timerPrecisionMs", "0").unwrap();
+        assert!(t.validate().unwrap_err().contains("timerPrecisionMs"));
+        t.set("timerPrecisionMs", "1").unwrap();
+        t.set("timerMaxDelaySec", "31536000").unwrap();
+        assert!(t.validate().unwrap_err().contains("wheel slots"));
+        t.set("timerMaxDelaySec", "3600").unwrap();
+        t.validate().unwrap();
     }
 }

@@ -214,16 +214,17 @@ impl TimerActor {
         loop {
             // Wake-ups before this point are covered by the turn below.
             while self.wake_rx.try_recv().is_ok() {}
+            // A broker dropped without a shutdown leaves the files as a crash would (a new
+            // broker may already be opening them).
+            let Some(b) = self.broker.upgrade() else {
+                break;
+            };
             if self.shared.stop.load(Ordering::SeqCst) {
                 if let Err(e) = self.final_checkpoint() {
                     error!("timer: final checkpoint failed: {e}");
                 }
                 break;
             }
-            let Some(b) = self.broker.upgrade() else {
-                // Dropped without a shutdown: leave the files as they are (as a crash would).
-                break;
-            };
             let turn = self.turn(&b);
             drop(b);
             let busy = match turn {
