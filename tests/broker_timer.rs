@@ -473,15 +473,30 @@ fn timer_files_left_by_a_crash_deliver_at_least_once_without_loss() {
     let (bc, mut sc) = common::configs(dir.path(), None);
     // Small log segments (8 entries) so segments are created and deleted during the run.
     sc.mapped_file_size_timer_log = 8 * 40;
+    // Frequent checkpoints, so that the 'crash' happens with one on disk.
+    sc.timer_flush_interval_ms = 100;
     let b = rt::block_on(Broker::start(bc.clone(), sc.clone(), Fs::real())).unwrap();
     send_spread(&c, &b, "TimerC", n, 200, 40);
     wait_until("some deliveries", || {
         read_queue(b.store(), "TimerC", 0).len() >= n / 3
     });
-    // The timer files as a crash would leave them at this moment: copied while the actor
-    // runs (the checkpoint may be older than the log; flags may be newer or older).
+    // The timer files as a crash would leave them at this moment, copied while the actor
+    // runs: the checkpoint first (on disk it is never newer than the log it describes), then
+    // the log and wheel, which may have moved on since (more entries, more delivered flags,
+    // drained segments deleted).
     let snapshot = tempfile::tempdir().unwrap();
-    copy_dir(&sc.timer_dir(), snapshot.path());
+    let cp = sc.timer_dir().join("checkpoint.json");
+    if cp.exists() {
+        std::fs::copy(&cp, snapshot.path().join("checkpoint.json")).unwrap();
+    }
+    for sub in ["log", "wheel"] {
+        let from = sc.timer_dir().join(sub);
+        if from.is_dir() {
+            copy_dir(&from, &snapshot.path().join(sub));
+        } else if from.exists() {
+            let _ = std::fs::copy(&from, snapshot.path().join(sub));
+        }
+    }
     wait_until("every message before the 'crash'", || {
         read_queue(b.store(), "TimerC", 0).len() >= n
     });
