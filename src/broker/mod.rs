@@ -181,7 +181,7 @@ impl Broker {
         client_manager::start_housekeeping(&inner);
         offsets::start_persisting(&inner);
         schedule::start(&inner);
-        timer::start(&inner);
+        timer::start(&inner).await;
         transaction::start(&inner);
         registration::start(&inner);
         info!(

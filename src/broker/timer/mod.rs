@@ -123,9 +123,10 @@ pub fn settings(c: &MessageStoreConfig) -> TimerSettings {
 }
 
 /// Start the timer actor (no-op on a slave, with `timerWheelEnable=false`, or when already
-/// running for this broker). A failure to open the timer files is logged; the broker runs on
-/// without delivering timer messages.
-pub fn start(b: &Arc<BrokerInner>) {
+/// running for this broker). The timer files are opened (and the wheel rebuilt) on the blocking
+/// pool. A failure to open them is logged; the broker runs on without delivering timer
+/// messages.
+pub async fn start(b: &Arc<BrokerInner>) {
     let cfg = b.store.config();
     if !cfg.timer_wheel_enable {
         info!("timer messages disabled (timerWheelEnable=false)");
@@ -135,17 +136,19 @@ pub fn start(b: &Arc<BrokerInner>) {
         info!("slave broker: timer messages are delivered by the master");
         return;
     }
-    let mut registry = services();
-    registry.retain(|s| {
-        let gone = s.broker.strong_count() == 0;
-        if gone {
-            s.signal_stop();
-        }
-        !gone
-    });
     let me = Arc::downgrade(b);
-    if registry.iter().any(|s| s.broker.ptr_eq(&me)) {
-        return;
+    {
+        let mut registry = services();
+        registry.retain(|s| {
+            let gone = s.broker.strong_count() == 0;
+            if gone {
+                s.signal_stop();
+            }
+            !gone
+        });
+        if registry.iter().any(|s| s.broker.ptr_eq(&me)) {
+            return;
+        }
     }
     let (wake_tx, wake_rx) = std::sync::mpsc::sync_channel(1);
     let shared = Arc::new(Shared {
@@ -157,13 +160,12 @@ pub fn start(b: &Arc<BrokerInner>) {
         next_due: AtomicI64::new(i64::MIN),
     });
     let settings = settings(cfg);
-    let actor = match TimerActor::open(
-        Arc::clone(&shared),
-        wake_rx,
-        Weak::clone(&me),
-        &b.store,
-        settings,
-    ) {
+    let (b2, shared2) = (Arc::clone(b), Arc::clone(&shared));
+    let opened = rt::unblock(move || {
+        TimerActor::open(shared2, wake_rx, Arc::downgrade(&b2), &b2.store, settings)
+    })
+    .await;
+    let actor = match opened {
         Ok(a) => a,
         Err(e) => {
             error!("timer: cannot open the timer files, timer messages are not delivered: {e}");
@@ -187,7 +189,9 @@ pub fn start(b: &Arc<BrokerInner>) {
                 listener_shared.wake();
             }
         }));
-    registry.push(Arc::new(TimerService {
+    // Entries that arrived before the listener existed are found by the actor's first turn.
+    shared.wake();
+    services().push(Arc::new(TimerService {
         broker: me,
         shared,
         thread: Mutex::new(Some(thread)),
