@@ -24,7 +24,10 @@
 //!    message is durable.
 //! 8. `TRAN_MSG=true` → a half message in `RMQ_SYS_TRANS_HALF_TOPIC` queue 0 (NO_PERMISSION when
 //!    `rejectTransactionMessage`).
-//! 9. The store's answer is mapped to a response code (broker-behaviour.md §1.1).
+//! 9. Otherwise, the 5.x timer properties (`TIMER_DELIVER_MS` / `TIMER_DELAY_SEC` /
+//!    `TIMER_DELAY_MS`) are decided on by `timer::hook`: park in `rmq_sys_wheel_timer`, drop
+//!    them (a `DELAY` level wins), or refuse (MESSAGE_ILLEGAL / SYSTEM_ERROR, 5.x's remarks).
+//! 10. The store's answer is mapped to a response code (broker-behaviour.md §1.1).
 //!
 //! One-way sends are processed the same way; their response is dropped.
 
