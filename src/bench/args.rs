@@ -221,3 +221,71 @@ impl NullArgs {
         Ok(a)
     }
 }
+
+/// `delay`: delayed messages through an in-process broker.
+#[derive(Debug, Clone)]
+pub struct DelayArgs {
+    /// Messages to send.
+    pub count: u64,
+    /// Share of them sent as 5.x timer messages (`TIMER_DELIVER_MS`); the rest use delay
+    /// levels 3 (10 s) and 4 (30 s).
+    pub timer_share: f64,
+    /// Earliest timer delivery, ms after the start of the run.
+    pub min_delay_ms: i64,
+    /// Timer deliveries are spread uniformly over this many ms after `min_delay_ms`.
+    pub spread_ms: i64,
+    pub connections: usize,
+    pub inflight: usize,
+    pub size: usize,
+    /// The sends are paced to take this long (0: as fast as possible).
+    pub send_secs: f64,
+    /// Store directory (default: a new directory under the system temp dir, removed after).
+    pub store: Option<String>,
+    pub json: bool,
+}
+
+impl DelayArgs {
+    pub fn parse(argv: &[String]) -> Result<Self, String> {
+        let mut a = DelayArgs {
+            count: 100_000,
+            timer_share: 0.5,
+            min_delay_ms: 10_000,
+            spread_ms: 30_000,
+            connections: 4,
+            inflight: 32,
+            size: 256,
+            send_secs: 10.0,
+            store: None,
+            json: false,
+        };
+        let mut it = argv.iter();
+        while let Some(arg) = it.next() {
+            match arg.as_str() {
+                "--count" => a.count = num(&mut it, arg)?,
+                "--timer-share" => a.timer_share = num(&mut it, arg)?,
+                "--min-delay-ms" => a.min_delay_ms = num(&mut it, arg)?,
+                "--spread-ms" => a.spread_ms = num(&mut it, arg)?,
+                "--connections" | "-c" => a.connections = num(&mut it, arg)?,
+                "--inflight" | "-k" => a.inflight = num(&mut it, arg)?,
+                "--size" | "-s" => a.size = num(&mut it, arg)?,
+                "--send-secs" => a.send_secs = num(&mut it, arg)?,
+                "--store" => a.store = Some(value(&mut it, arg)?.to_owned()),
+                "--json" => a.json = true,
+                other => return Err(format!("delay: unknown option {other}\n{}", super::USAGE)),
+            }
+        }
+        if a.count == 0 || a.connections == 0 || a.inflight == 0 {
+            return Err("--count, --connections and --inflight must be > 0".into());
+        }
+        if !(0.0..=1.0).contains(&a.timer_share) {
+            return Err("--timer-share: between 0 and 1".into());
+        }
+        if !(0.0..=3600.0).contains(&a.send_secs) {
+            return Err("--send-secs: between 0 and 3600".into());
+        }
+        if a.min_delay_ms < 0 || a.spread_ms < 1 {
+            return Err("--min-delay-ms must be >= 0 and --spread-ms >= 1".into());
+        }
+        Ok(a)
+    }
+}

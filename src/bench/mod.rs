@@ -7,11 +7,12 @@
 //! pre-encoded templates whose opaque and body timestamp are patched in place, and there is
 //! no per-request timer, channel or task.
 //!
-//! Subcommands: `produce`, `consume`, `null-server`, `wirefuzz` (see [`USAGE`]).
+//! Subcommands: `produce`, `consume`, `null-server`, `wirefuzz`, `delay` (see [`USAGE`]).
 
 pub mod args;
 pub mod client;
 pub mod consume;
+pub mod delay;
 pub mod null_server;
 pub mod produce;
 pub mod report;
@@ -30,6 +31,9 @@ usage:
   apogee-bench wirefuzz --broker HOST:PORT [--namesrv HOST:PORT] [--duration SECS] [--seed S]
                         [--workers W] [--idle N] [--stuck K] [--rss-pid PID]
                         [--rss-limit-mb MB] [--json]
+  apogee-bench delay [--count 100000] [--timer-share 0.5] [--min-delay-ms 10000]
+                     [--spread-ms 30000] [--send-secs 10] [--connections 4] [--inflight 32]
+                     [--size 256] [--store DIR] [--json]
 
 produce: resolves the topic's route (GET_ROUTEINFO_BY_TOPIC; falls back to TBW102 like the Java
   client when the topic is unknown; --create first sends UPDATE_AND_CREATE_TOPIC to every master),
@@ -46,7 +50,12 @@ wirefuzz: hostile input (random and mutated frames, huge lengths, wrong serializ
   connections) for --duration (default 10 s) while a canary sends and pulls; --idle N idle
   connections, --stuck K consumers that never read (default 1); --rss-pid samples the server's
   memory. Exits non-zero when the canary failed, a well-formed request went unanswered or the
-  server died.";
+  server died.
+delay: starts a broker in this process (store in DIR or a temporary directory), sends --count
+  delayed messages over N connections, paced over --send-secs: a --timer-share of them as 5.x
+  timer messages due min-delay + a uniform share of spread after their send, the others with
+  delay level 3 (10 s) or 4 (30 s). Waits for every delivery, then reports lateness (store time
+  of the delivered copy - due time) p50/p99/max per kind and the process's peak RSS.";
 
 /// Entry point of the binary; returns the process exit code.
 pub fn main() -> i32 {
@@ -60,6 +69,7 @@ pub fn main() -> i32 {
         "consume" => args::ConsumeArgs::parse(rest).and_then(consume::run),
         "null-server" => args::NullArgs::parse(rest).and_then(null_server::run),
         "wirefuzz" => wirefuzz::FuzzArgs::parse(rest).and_then(wirefuzz::run),
+        "delay" => args::DelayArgs::parse(rest).and_then(delay::run),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             return 0;

@@ -15,6 +15,8 @@
 //! * `send_back`, `rebalance_lock`, `consumer_admin`: retries/DLQ, orderly locks, consumer
 //!   administration and relays to clients.
 //! * `schedule`: delayed delivery, one actor per delay level.
+//! * `timer`: 5.x timer messages (arbitrary delivery time), a timing wheel and timer log on
+//!   disk and one delivery actor.
 //! * `transaction`: END_TRANSACTION, op messages and the check-back service.
 //! * `slave_sync`: on a slave, copies topics, groups and offsets from the master every 10 s.
 //!   The replication itself (HA listener and client) lives in `store::ha`; the broker binds
@@ -36,6 +38,7 @@ pub mod schedule;
 pub mod send;
 pub mod send_back;
 pub mod slave_sync;
+pub mod timer;
 pub mod transaction;
 
 use std::net::SocketAddr;
@@ -271,6 +274,7 @@ impl Broker {
         client_manager::start_housekeeping(&inner);
         offsets::start_persisting(&inner);
         schedule::start(&inner);
+        timer::start(&inner).await;
         transaction::start(&inner);
         registration::start(&inner);
         info!(
@@ -318,6 +322,7 @@ impl Broker {
         }
         i.pull_hold.wake_all();
         schedule::shutdown(i).await;
+        timer::shutdown(i).await;
         transaction::stop(i).await;
         if let Err(e) = i.configs.persist_all() {
             warn!("persisting config files at shutdown: {e}");

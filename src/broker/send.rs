@@ -24,7 +24,10 @@
 //!    message is durable.
 //! 8. `TRAN_MSG=true` → a half message in `RMQ_SYS_TRANS_HALF_TOPIC` queue 0 (NO_PERMISSION when
 //!    `rejectTransactionMessage`).
-//! 9. The store's answer is mapped to a response code (broker-behaviour.md §1.1).
+//! 9. Otherwise, the 5.x timer properties (`TIMER_DELIVER_MS` / `TIMER_DELAY_SEC` /
+//!    `TIMER_DELAY_MS`) are decided on by `timer::hook`: park in `rmq_sys_wheel_timer`, drop
+//!    them (a `DELAY` level wins), or refuse (MESSAGE_ILLEGAL / SYSTEM_ERROR, 5.x's remarks).
+//! 10. The store's answer is mapped to a response code (broker-behaviour.md §1.1).
 //!
 //! One-way sends are processed the same way; their response is dropped.
 
@@ -42,6 +45,7 @@ use apogee_codec::{CodecError, ErrorKind, ExtFields, RemotingCommand, SerializeT
 use log::{info, warn};
 
 use super::processor::not_supported;
+use super::timer::{self, hook::Decision, hook::TIMER_TOPIC};
 use super::BrokerInner;
 use crate::remoting::{Connection, Reply};
 use crate::store::config_files::topics::{
@@ -50,6 +54,7 @@ use crate::store::config_files::topics::{
 };
 use crate::store::message_inner::{BatchInner, MessageInner};
 use crate::store::results::{PutMessageResult, PutMessageStatus};
+use crate::store::sys::now_ms;
 
 /// Remark of the flow-control answer (Java's `rejectRequest` path).
 pub const REJECT_REQUEST_REMARK: &str =
@@ -472,6 +477,25 @@ impl SendProperties {
         p.sort_java_hash_map_order(n);
         p.encode()
     }
+
+    /// The stored string of a timer message parked in `rmq_sys_wheel_timer`: `with_wait`
+    /// plus `TIMER_OUT_MS`, `REAL_TOPIC` and `REAL_QID` (5.x `transformTimerMessage`).
+    fn encode_timer(&self, real_topic: &str, real_queue_id: i32, deliver_ms: i64) -> Vec<u8> {
+        let mut p = self.with_wait();
+        p.insert(timer::hook::keys::TIMER_OUT_MS, deliver_ms.to_string());
+        p.insert(keys::REAL_TOPIC, real_topic);
+        p.insert(keys::REAL_QID, real_queue_id.to_string());
+        let n = self.max_entries.max(p.len());
+        p.sort_java_hash_map_order(n);
+        p.encode()
+    }
+
+    /// `DELAY` wins over the timer properties: drop them (5.x `checkIfTimerMessage`).
+    fn remove_timer_keys(&mut self) {
+        for k in timer::hook::keys::REQUEST {
+            self.map.remove(k);
+        }
+    }
 }
 
 /// Whether the store will move the message to SCHEDULE_TOPIC_XXXX (the same test the store's
@@ -546,7 +570,7 @@ async fn send_single(
     }
 
     let mut sys_flag = with_topic_flags(h.sys_flag, &topic_config);
-    let props = SendProperties::new(h.properties.as_deref(), &b.config.broker_cluster_name);
+    let mut props = SendProperties::new(h.properties.as_deref(), &b.config.broker_cluster_name);
     let wait = props.wait_store_msg_ok();
     let half = props.get(keys::TRAN_MSG).is_some_and(java_bool);
 
@@ -569,12 +593,31 @@ async fn send_single(
         topic = TRANS_HALF_TOPIC.to_owned();
         store_queue_id = 0;
         p
-    } else if store_will_delay(sys_flag, props.get(keys::DELAY)) {
-        // The store rewrites this message to SCHEDULE_TOPIC_XXXX and serializes the map again:
-        // hand it the map Java would then hold (with WAIT).
-        props.encode_with_wait()
     } else {
-        props.encode_stored()
+        // 5.x timer messages (TIMER_DELIVER_MS / TIMER_DELAY_SEC / TIMER_DELAY_MS).
+        let limits = timer::limits(b.store.config());
+        let decision = timer::hook::decide(limits, sys_flag, &topic, |k| props.get(k), now_ms());
+        match decision {
+            Decision::Reject { code, remark } => return error_response(b, req, code, remark),
+            Decision::Schedule { deliver_ms } => {
+                let p = props.encode_timer(&topic, store_queue_id, deliver_ms);
+                topic = TIMER_TOPIC.to_owned();
+                store_queue_id = 0;
+                p
+            }
+            Decision::DropTimerKeys | Decision::Plain => {
+                if decision == Decision::DropTimerKeys {
+                    props.remove_timer_keys();
+                }
+                if store_will_delay(sys_flag, props.get(keys::DELAY)) {
+                    // The store rewrites this message to SCHEDULE_TOPIC_XXXX and serializes
+                    // the map again: hand it the map Java would then hold (with WAIT).
+                    props.encode_with_wait()
+                } else {
+                    props.encode_stored()
+                }
+            }
+        }
     };
 
     let msg = MessageInner {

@@ -451,6 +451,22 @@ impl MessageStore {
         self.finish_put(r, wait_store_msg_ok).await
     }
 
+    /// Store one message as it is, without the delay rewrite: a `DELAY` property in its
+    /// properties string is kept and does not schedule it. This is how a due delayed message
+    /// is put back into its real queue (Java's re-put copy keeps `DELAY` in its stored
+    /// properties string while its property map, which decides the rewrite, no longer has it).
+    pub async fn put_message_unscheduled(
+        &self,
+        msg: MessageInner,
+        wait_store_msg_ok: bool,
+    ) -> PutMessageResult {
+        if let Err(r) = self.check_writable() {
+            return r;
+        }
+        let r = self.inner.commit_log.append(&msg);
+        self.finish_put(r, wait_store_msg_ok).await
+    }
+
     /// Store a batch (SEND_BATCH_MESSAGE).
     pub async fn put_messages(
         &self,

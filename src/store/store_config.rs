@@ -89,6 +89,17 @@ config_struct! {
         disk_space_warning_level_ratio: i32 = 90 => "diskSpaceWarningLevelRatio",
         /// Percent of disk use above which files are deleted regardless of age (0.85).
         disk_space_clean_forcibly_ratio: i32 = 85 => "diskSpaceCleanForciblyRatio",
+        /// 5.x timer messages (`TIMER_DELIVER_MS` / `TIMER_DELAY_SEC` / `TIMER_DELAY_MS`):
+        /// accepted and delivered when true, refused when false.
+        timer_wheel_enable: bool = true => "timerWheelEnable",
+        /// Longest delay a timer message may ask for, seconds (3 days).
+        timer_max_delay_sec: i64 = 3 * 24 * 3600 => "timerMaxDelaySec",
+        /// Width of one timing-wheel slot, ms.
+        timer_precision_ms: i64 = 1000 => "timerPrecisionMs",
+        /// Size of one timer-log segment file.
+        mapped_file_size_timer_log: u64 = 100 * 1024 * 1024 => "mappedFileSizeTimerLog",
+        /// How often the timer log is flushed and its checkpoint written, ms.
+        timer_flush_interval_ms: u64 = 1000 => "timerFlushIntervalMs",
     }
 }
 
@@ -144,6 +155,11 @@ impl MessageStoreConfig {
 
     pub fn abort_path(&self) -> PathBuf {
         self.root_dir().join("abort")
+    }
+
+    /// Timer-message files (timer log, wheel, checkpoint).
+    pub fn timer_dir(&self) -> PathBuf {
+        self.root_dir().join("timer")
     }
 
     pub fn lock_path(&self) -> PathBuf {
@@ -215,6 +231,18 @@ impl MessageStoreConfig {
         }
         self.delay_levels_ms()
             .map_err(|e| format!("config key 'messageDelayLevel': {e}"))?;
+        if !(1..=3_600_000).contains(&self.timer_precision_ms) {
+            return Err("config key 'timerPrecisionMs': must be in [1, 3600000]".into());
+        }
+        if !(1..=10 * 365 * 86_400).contains(&self.timer_max_delay_sec) {
+            return Err("config key 'timerMaxDelaySec': must be in [1, 315360000]".into());
+        }
+        if self.timer_max_delay_sec * 1000 / self.timer_precision_ms > 100_000_000 {
+            return Err(
+                "config keys 'timerMaxDelaySec'/'timerPrecisionMs': more than 10^8 wheel slots"
+                    .into(),
+            );
+        }
         Ok(())
     }
 }
@@ -272,5 +300,21 @@ mod tests {
         c.flush_disk_type = "SOMETIMES".into();
         assert!(c.validate().is_err());
         assert!(c.to_properties().iter().any(|(k, _)| *k == "deleteWhen"));
+        // 5.x timer keys.
+        let mut t = MessageStoreConfig::default();
+        assert!(t.timer_wheel_enable);
+        assert_eq!(
+            (t.timer_max_delay_sec, t.timer_precision_ms),
+            (259_200, 1000)
+        );
+        assert_eq!(t.set("timerWheelEnable", "false"), Ok(true));
+        assert!(!t.timer_wheel_enable);
+        t.set("timerPrecisionMs", "0").unwrap();
+        assert!(t.validate().unwrap_err().contains("timerPrecisionMs"));
+        t.set("timerPrecisionMs", "1").unwrap();
+        t.set("timerMaxDelaySec", "31536000").unwrap();
+        assert!(t.validate().unwrap_err().contains("wheel slots"));
+        t.set("timerMaxDelaySec", "3600").unwrap();
+        t.validate().unwrap();
     }
 }

@@ -360,7 +360,7 @@ impl LevelActor {
             }
         };
         drop(record);
-        let r = b.store.put_message(msg, false).await;
+        let r = b.store.put_message_unscheduled(msg, false).await;
         if r.status.is_stored() {
             self.failures = 0;
             self.state.delivered.fetch_add(1, Ordering::Relaxed);

@@ -13,7 +13,8 @@
 //! single timer until the next head is due; a level with nothing pending has no timer at all
 //! and sleeps until the store's arrival listener (called by the dispatcher for every new
 //! consume-queue entry) wakes it. No task polls. The message put back is rebuilt as Java
-//! rebuilds it ([`timeup`]). A further task persists `config/delayOffset.json` every
+//! rebuilds it ([`timeup`]: its stored properties keep `DELAY`, as 4.9.8's do, and the put
+//! skips the store's delay rewrite). A further task persists `config/delayOffset.json` every
 //! `flushDelayOffsetInterval` (first after 10 s, as Java) when the offsets changed, on the
 //! blocking pool.
 //!
@@ -46,8 +47,8 @@
 //! Only a broker whose role is not SLAVE delivers (a slave's schedule queues are replicated
 //! from its master, and so is `delayOffset.json`).
 //!
-//! Not here: 5.x timer messages (`TIMER_DELIVER_MS` / `TIMER_DELAY_SEC`, the time wheel) and
-//! Java's optional asynchronous delivery (`enableScheduleAsyncDeliver`).
+//! Not here: Java's optional asynchronous delivery (`enableScheduleAsyncDeliver`). 5.x timer
+//! messages (`TIMER_DELIVER_MS` / `TIMER_DELAY_SEC` / `TIMER_DELAY_MS`) are `super::timer`'s.
 
 pub mod level_actor;
 pub mod timeup;

@@ -3,15 +3,15 @@
 //!
 //! Kept from the stored record: body (as stored, so a compressed body stays compressed with
 //! its sysFlag bit), flag, sysFlag, born timestamp, born host, store host, reconsume times and
-//! every property except `DELAY`, in the order they were stored. `REAL_TOPIC` / `REAL_QID`
-//! stay in the properties, as in Java; they only provide the topic and queue id. The
-//! prepared-transaction offset is 0 (Java builds a fresh message). The message is put with
-//! WAIT = false; the stored WAIT property is not touched, and the tags code is computed by the
-//! dispatcher from TAGS like for any other message.
-//!
-//! Java's stored copy still carries `DELAY` (4.9.8 writes the properties string it built
-//! before clearing the property). Here it must go: the store would otherwise schedule the
-//! message again.
+//! the properties string byte for byte — `DELAY`, `REAL_TOPIC` and `REAL_QID` included. That
+//! is what 4.9.8 stores: `messageTimeup` serializes the property map into the properties
+//! string *before* it clears `DELAY` from the map, so the clearing only keeps the store from
+//! scheduling the copy again; the stored copy still carries `DELAY` (the Java-written fixture
+//! store shows delivered copies whose properties string equals the schedule record's). The
+//! copy is therefore put with `MessageStore::put_message_unscheduled`, which skips the delay
+//! rewrite. The prepared-transaction offset is 0 (Java builds a fresh message). The message
+//! is put with WAIT = false; the stored WAIT property is not touched, and the tags code is
+//! computed by the dispatcher from TAGS like for any other message.
 //!
 //! A record that cannot be delivered — undecodable, no `REAL_TOPIC`, a `REAL_QID` that is not
 //! a non-negative integer, or a real topic that is the schedule topic itself or the
@@ -68,7 +68,7 @@ pub fn rebuild(record: &[u8]) -> Result<MessageInner, Malformed> {
         reconsume_times: rec.reconsume_times,
         prepared_transaction_offset: 0,
         body: Bytes::copy_from_slice(rec.body),
-        properties: without_property(rec.properties, keys::DELAY),
+        properties: rec.properties.to_vec(),
     })
 }
 
@@ -136,8 +136,8 @@ mod tests {
         assert_eq!(m.prepared_transaction_offset, 0);
         assert_eq!(&m.body[..], b"body");
         assert_eq!(
-            m.properties,
-            b"REAL_TOPIC\x01T1\x02KEYS\x01k1 k2\x02UNIQ_KEY\x01U\x02WAIT\x01true\x02TAGS\x01a\x02REAL_QID\x013"
+            m.properties, props,
+            "the properties string is kept, DELAY included"
         );
     }
 
@@ -176,5 +176,33 @@ mod tests {
             without_property(b"A\x011\x02\x02B\x012\x02", "DELAY"),
             b"A\x011\x02B\x012"
         );
+    }
+
+    /// The Java 4.9.8 fixture store holds both the schedule records and the copies the Java
+    /// broker delivered from them: a copy's properties string is the schedule record's, byte
+    /// for byte (DELAY kept), and so is ours.
+    #[test]
+    fn delivered_copies_match_the_java_broker_byte_for_byte() {
+        use crate::store::test_support::json_lines;
+        let lines = json_lines("manifest-clean.jsonl");
+        let uniq = |m: &serde_json::Value| m["properties"]["UNIQ_KEY"].as_str().map(str::to_owned);
+        let mut checked = 0;
+        for d in lines.iter().filter(|m| m["topic"] == "FixDelay") {
+            let Some(key) = uniq(d) else { continue };
+            let Some(s) = lines
+                .iter()
+                .find(|m| m["topic"] == SCHEDULE_TOPIC && uniq(m).as_deref() == Some(&key))
+            else {
+                continue;
+            };
+            let sched = s["propertiesRaw"].as_str().unwrap().as_bytes();
+            let java = d["propertiesRaw"].as_str().unwrap().as_bytes();
+            let m = rebuild(&record(sched, b"x", 0)).unwrap();
+            assert_eq!(m.properties, java, "{key}");
+            assert_eq!(m.topic, "FixDelay");
+            assert_eq!(Some(m.queue_id as u64), d["queueId"].as_u64());
+            checked += 1;
+        }
+        assert_eq!(checked, 5, "the five delivered level-1 messages");
     }
 }
