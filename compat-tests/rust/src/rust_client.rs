@@ -10,9 +10,9 @@ use cheetah_string::CheetahString;
 use parking_lot::Mutex;
 use rocketmq_client_rust::{
     ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
-    ConsumeOrderlyContext, ConsumeOrderlyStatus,
-    DefaultLitePullConsumer, DefaultMQProducer, DefaultMQPushConsumer, LocalTransactionState,
-    MQPushConsumer, MessageSelector, SendStatus, TransactionListener, TransactionMQProducer,
+    ConsumeOrderlyContext, ConsumeOrderlyStatus, DefaultLitePullConsumer, DefaultMQProducer,
+    DefaultMQPushConsumer, LocalTransactionState, MQPushConsumer, MessageSelector, SendStatus,
+    TransactionListener, TransactionMQProducer,
 };
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
@@ -23,23 +23,6 @@ use rocketmq_protocol::protocol::heartbeat::message_model::MessageModel;
 
 use crate::admin;
 use crate::common::{body_of, bounded, check, sleep_ms, wait_for, Ctx, R};
-
-pub const SCENARIOS: &[&str] = &[
-    "sync-send+push-consume",
-    "async-send",
-    "oneway-send",
-    "batch-send",
-    "tag-filter",
-    "sql92-filter",
-    "lite-pull-consumer",
-    "delay-level",
-    "orderly",
-    "transactional",
-    "consume-later",
-    "retry-to-dlq",
-    "two-consumers",
-    "broadcast",
-];
 
 /// The client's runtime. It owns a Tokio runtime of its own, which must never be dropped
 /// inside ours: it is leaked (the process exits right after the verdict).
@@ -207,6 +190,9 @@ struct PushOpts<'a> {
     model: MessageModel,
     listen: Listen,
     group: &'a str,
+    /// Instance name; needed for two broadcasting consumers of one group in one process (the
+    /// client only makes the instance name unique for clustering consumers).
+    instance: Option<&'a str>,
 }
 
 impl Default for PushOpts<'_> {
@@ -216,6 +202,7 @@ impl Default for PushOpts<'_> {
             model: MessageModel::Clustering,
             listen: Listen::Concurrently,
             group: "",
+            instance: None,
         }
     }
 }
@@ -232,7 +219,15 @@ async fn push(
     } else {
         o.group.to_string()
     };
-    let mut c = DefaultMQPushConsumer::builder(env.client.clone())
+    let mut b = DefaultMQPushConsumer::builder(env.client.clone());
+    if let Some(name) = o.instance {
+        b = b.client_config(
+            rocketmq_client_rust::ClientConfig::builder()
+                .instance_name(name)
+                .build_unvalidated(),
+        );
+    }
+    let mut c = b
         .consumer_group(group)
         .name_server_addr(ctx.namesrv.clone())
         .message_model(o.model)
@@ -244,26 +239,26 @@ async fn push(
     }
     .map_err(|e| format!("subscribe: {e}"))?;
     match o.listen {
-        Listen::Concurrently => {
-            c.register_message_listener_concurrently(move |msgs: &[&MessageExt], _: &ConsumeConcurrentlyContext| {
+        Listen::Concurrently => c.register_message_listener_concurrently(
+            move |msgs: &[&MessageExt], _: &ConsumeConcurrentlyContext| {
                 for m in msgs {
                     coll.record(m);
                 }
                 Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
-            })
-        }
-        Listen::Orderly => {
-            c.register_message_listener_orderly(move |msgs: &[&MessageExt], _: &mut ConsumeOrderlyContext| {
+            },
+        ),
+        Listen::Orderly => c.register_message_listener_orderly(
+            move |msgs: &[&MessageExt], _: &mut ConsumeOrderlyContext| {
                 for m in msgs {
                     coll.record(m);
                 }
                 Ok(ConsumeOrderlyStatus::Success)
-            })
-        }
+            },
+        ),
     }
     bounded(30, "consumer start", c.start())
         .await?
-        .map_err(|e| format!("consumer start: {e}"))?;
+        .map_err(|e| format!("consumer start: {e:?}"))?;
     Ok(c)
 }
 
@@ -712,21 +707,23 @@ async fn consume_later(env: &Env, ctx: &Ctx) -> R {
     c.subscribe(topic.as_str(), "*")
         .await
         .map_err(|e| format!("subscribe: {e}"))?;
-    c.register_message_listener_concurrently(move |msgs: &[&MessageExt], _: &ConsumeConcurrentlyContext| {
-        let mut later = false;
-        for m in msgs {
-            c2.record(m);
-            later |= m.reconsume_times() == 0;
-        }
-        Ok(if later {
-            ConsumeConcurrentlyStatus::ReconsumeLater
-        } else {
-            ConsumeConcurrentlyStatus::ConsumeSuccess
-        })
-    });
+    c.register_message_listener_concurrently(
+        move |msgs: &[&MessageExt], _: &ConsumeConcurrentlyContext| {
+            let mut later = false;
+            for m in msgs {
+                c2.record(m);
+                later |= m.reconsume_times() == 0;
+            }
+            Ok(if later {
+                ConsumeConcurrentlyStatus::ReconsumeLater
+            } else {
+                ConsumeConcurrentlyStatus::ConsumeSuccess
+            })
+        },
+    );
     bounded(30, "consumer start", c.start())
         .await?
-        .map_err(|e| format!("consumer start: {e}"))?;
+        .map_err(|e| format!("consumer start: {e:?}"))?;
     let redelivered = || {
         coll.got
             .lock()
@@ -772,15 +769,17 @@ async fn retry_to_dlq(env: &Env, ctx: &Ctx) -> R {
     c.subscribe(topic.as_str(), "*")
         .await
         .map_err(|e| format!("subscribe: {e}"))?;
-    c.register_message_listener_concurrently(move |msgs: &[&MessageExt], _: &ConsumeConcurrentlyContext| {
-        for m in msgs {
-            c2.record(m);
-        }
-        Ok(ConsumeConcurrentlyStatus::ReconsumeLater)
-    });
+    c.register_message_listener_concurrently(
+        move |msgs: &[&MessageExt], _: &ConsumeConcurrentlyContext| {
+            for m in msgs {
+                c2.record(m);
+            }
+            Ok(ConsumeConcurrentlyStatus::ReconsumeLater)
+        },
+    );
     bounded(30, "consumer start", c.start())
         .await?
-        .map_err(|e| format!("consumer start: {e}"))?;
+        .map_err(|e| format!("consumer start: {e:?}"))?;
     let dlq = format!("%DLQ%{group}");
     let in_dlq = || {
         ctx.brokers
@@ -878,13 +877,14 @@ async fn broadcast(env: &Env, ctx: &Ctx) -> R {
         Arc::new(Collector::default()),
         Arc::new(Collector::default()),
     );
-    let o = || PushOpts {
+    let o = |instance| PushOpts {
         group: &group,
         model: MessageModel::Broadcasting,
+        instance: Some(instance),
         ..Default::default()
     };
-    let _ca = push(env, ctx, &topic, a.clone(), o()).await?;
-    let _cb = push(env, ctx, &topic, b.clone(), o()).await?;
+    let _ca = push(env, ctx, &topic, a.clone(), o("bcA")).await?;
+    let _cb = push(env, ctx, &topic, b.clone(), o("bcB")).await?;
     sleep_ms(4000).await;
     let p = producer(env, ctx, &format!("PG_{topic}")).await?;
     send_all(&p, &topic, 0..n, |_| "TagA".to_string()).await?;
