@@ -16,7 +16,7 @@ BEGIN, END = "<!-- matrix:begin -->", "<!-- matrix:end -->"
 LABELS = {
     "first-send-fresh-node": "first send on a fresh node answered within 1.5 s",
     "sync-send+push-consume": "sync send 1000 + push consume, bodies/keys/tags/properties intact",
-    "send+pull-consume": "send 1000 + the client's pull loop, bodies/keys/tags/properties intact",
+    "send+pull-consume": "send 1000 + the client's pull loop, bodies intact (it cannot read properties back, see quirks)",
     "async-send": "async send (callbacks)",
     "concurrent-send": "32 sends in flight on one connection",
     "oneway-send": "oneway send",
@@ -32,6 +32,8 @@ LABELS = {
     "transactional": "transactions: commit, rollback, unknown -> check-back -> commit",
     "consume-later": "consume later -> redelivered with a higher reconsume count",
     "consume-retry": "consume later -> redelivered through %RETRY%",
+    "retry-to-dlq": "maxReconsumeTimes=1, always later: two deliveries, then %DLQ%<group>",
+    "orderly-two-consumers": "two orderly consumers of a group: no queue shared, order kept per key",
     "two-consumers": "two consumers in a group share the queues",
     "broadcast": "broadcast: both consumers get everything",
     "restart-mid-consume": "broker restart (SIGTERM) mid-consumption: nothing lost, client alive",
@@ -45,6 +47,10 @@ def render(run):
         for seq, key in ((clients, "client"), (scenarios, "scenario"), (modes, "mode")):
             if r[key] not in seq:
                 seq.append(r[key])
+    # Clients in the runner's order, scenarios in the order of LABELS.
+    clients = [c for c in run["versions"] if c in clients] + [c for c in clients if c not in run["versions"]]
+    order = list(LABELS)
+    scenarios.sort(key=lambda sc: order.index(sc) if sc in order else len(order))
     cell = {}
     for r in results:
         cell.setdefault((r["scenario"], r["client"]), []).append(r)

@@ -74,12 +74,18 @@ def ensure_venv(venv, pip_args, dist):
         return "install failed: %s" % e
 
 
+# Clients left out of the `two-brokers` mode (their clients.json says "single_broker_only").
+SINGLE_BROKER_ONLY = set()
+
+
 def load_clients_json(directory):
     """Clients described by <directory>/clients.json: each entry's `argv` is a command line
     with the placeholders {dir}, {scenario}, {namesrv} and {broker}."""
     with open(os.path.join(directory, "clients.json")) as f:
-        return [(c["client"], [a.replace("{dir}", directory) for a in c["argv"]], c["scenarios"])
-                for c in json.load(f)]
+        entries = json.load(f)
+    SINGLE_BROKER_ONLY.update(c["client"] for c in entries if c.get("single_broker_only"))
+    return [(c["client"], [a.replace("{dir}", directory) for a in c["argv"]], c["scenarios"])
+            for c in entries]
 
 
 # The Node.js clients (compat-tests/node, installed with `npm ci` by compat-tests/run) and the
@@ -323,7 +329,8 @@ def main():
         for mode in args.mode or MODES:
             runs = [(name, venv, script, sc) for name, venv, _, _, script, scs in clients
                     for sc in scs if not args.scenario or sc in args.scenario
-                    if mode != "two-brokers" or sc in TWO_BROKER_SCENARIOS]
+                    if mode != "two-brokers" or (sc in TWO_BROKER_SCENARIOS
+                                                 and name not in SINGLE_BROKER_ONLY)]
             if not runs:
                 continue
             # `first-send-fresh-node` must meet a store nothing was written to yet: run it first.

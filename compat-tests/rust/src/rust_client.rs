@@ -281,6 +281,7 @@ pub async fn run(scenario: &str, ctx: &Ctx) -> R {
         "lite-pull-consumer" => lite_pull(env, ctx).await,
         "delay-level" => delay_level(env, ctx).await,
         "orderly" => orderly(env, ctx).await,
+        "orderly-two-consumers" => orderly_two(env, ctx).await,
         "transactional" => transactional(env, ctx).await,
         "consume-later" => consume_later(env, ctx).await,
         "retry-to-dlq" => retry_to_dlq(env, ctx).await,
@@ -549,6 +550,77 @@ async fn delay_level(env: &Env, ctx: &Ctx) -> R {
         check(lag < 15.0, || {
             format!("message {} arrived {lag:.2}s after send", g.seq)
         })?;
+    }
+    Ok(())
+}
+
+/// Two orderly consumers in one group: each queue is consumed by one of them only (the
+/// broker's queue locks), keys keep their order, and every message arrives.
+async fn orderly_two(env: &Env, ctx: &Ctx) -> R {
+    let (keys, per) = (8usize, 40usize);
+    let n = keys * per;
+    let topic = ctx.topic("RsOrder2", 4)?;
+    let group = format!("CG_{topic}");
+    let (a, b) = (
+        Arc::new(Collector::default()),
+        Arc::new(Collector::default()),
+    );
+    let o = || PushOpts {
+        group: &group,
+        listen: Listen::Orderly,
+        ..Default::default()
+    };
+    let _ca = push(env, ctx, &topic, a.clone(), o()).await?;
+    let _cb = push(env, ctx, &topic, b.clone(), o()).await?;
+    sleep_ms(4000).await; // both registered, queues rebalanced and locked
+    let p = producer(env, ctx, &format!("PG_{topic}")).await?;
+    for i in 0..n {
+        let r = p
+            .send_with_selector(
+                message(&topic, i, "TagA")?,
+                |mqs: &[MessageQueue], _m: &Message, k: &usize| {
+                    mqs.get(k % mqs.len().max(1)).cloned()
+                },
+                i % keys,
+            )
+            .await
+            .map_err(|e| format!("send {i}: {e}"))?;
+        let st = r.map(|r| r.send_status);
+        check(st == Some(SendStatus::SendOk), || {
+            format!("send {i}: status {st:?}")
+        })?;
+    }
+    wait_for(60, || a.distinct().union(&b.distinct()).count() >= n).await;
+    sleep_ms(1000).await;
+    a.ok()?;
+    b.ok()?;
+    let all: BTreeSet<usize> = a.distinct().union(&b.distinct()).copied().collect();
+    check(all.len() == n, || format!("received {} of {n}", all.len()))?;
+    let (ga, gb) = (a.got.lock().clone(), b.got.lock().clone());
+    check(!ga.is_empty() && !gb.is_empty(), || {
+        format!(
+            "one consumer got everything (A {}, B {})",
+            ga.len(),
+            gb.len()
+        )
+    })?;
+    let qa: BTreeSet<_> = ga.iter().map(|g| g.queue.clone()).collect();
+    let qb: BTreeSet<_> = gb.iter().map(|g| g.queue.clone()).collect();
+    let both: Vec<_> = qa.intersection(&qb).collect();
+    check(both.is_empty(), || {
+        format!("queues consumed by both consumers: {both:?}")
+    })?;
+    for got in [&ga, &gb] {
+        let mut last: HashMap<usize, usize> = HashMap::new();
+        for g in got.iter() {
+            let k = g.seq % keys;
+            if let Some(prev) = last.get(&k) {
+                check(g.seq > *prev, || {
+                    format!("key {k}: {} arrived after {prev}", g.seq)
+                })?;
+            }
+            last.insert(k, g.seq);
+        }
     }
     Ok(())
 }
