@@ -106,7 +106,8 @@ function clientApi(name, namesrv) {
 
 async function newTopic(prefix, namesrv, broker) {
   const topic = `${prefix}_${uid()}`;
-  await admin.createTopic(broker, topic, 4);
+  // `broker` lists every broker of the deployment, comma separated.
+  for (const b of broker.split(',')) await admin.createTopic(b, topic, 4);
   await admin.waitRoute(namesrv, topic);
   return topic;
 }
@@ -194,6 +195,62 @@ async function sendAll(api, topic, count, make, concurrency, opts) {
 }
 
 const SCENARIOS = {
+  // Half the messages are sent and being consumed when the runner restarts the broker
+  // (SIGTERM, same store and ports); the other half is sent after it came back. Every message
+  // must arrive (duplicates are allowed and counted) and the client must still be running.
+  async 'restart-mid-consume'(api, namesrv, broker) {
+    const topic = await newTopic('NodeRestart', namesrv, broker);
+    const n = 400;
+    const half = n / 2;
+    const producer = await api.producer(`PG_${topic}`);
+    const sendRetrying = async i => {
+      const deadline = Date.now() + 30000;
+      let why;
+      for (;;) {
+        try {
+          const { msg } = makeMessage(api, topic, i);
+          const res = await producer.send(msg);
+          if (res && res.sendStatus === 'SEND_OK') return;
+          why = `status ${res && res.sendStatus}`;
+        } catch (err) {
+          why = err.message;
+        }
+        if (Date.now() > deadline) throw new Error(`send ${i} kept failing across the restart: ${why}`);
+        await sleep(500);
+      }
+    };
+    for (let i = 0; i < half; i++) await sendRetrying(i);
+    const received = new Map();
+    const problems = [];
+    let deliveries = 0;
+    const consumer = await api.consumer(`CG_${topic}`, topic, '*', async msg => {
+      const seq = msg.properties && msg.properties.seq;
+      const body = msg.body ? msg.body.toString() : '';
+      if (body !== `body-${seq}-` + 'x'.repeat(Number(seq) % 200)) problems.push(`body of ${seq} differs`);
+      received.set(seq, true);
+      deliveries++;
+    });
+    const waitCount = async (k, ms) => {
+      const deadline = Date.now() + ms;
+      while (received.size < k && Date.now() < deadline) await sleep(100);
+    };
+    await waitCount(half / 2, 60000);
+    if (received.size < half / 2) return `before the restart: received ${received.size} of ${half}`;
+    await askRunner('restart-broker');
+    for (let i = half; i < n; i++) await sendRetrying(i);
+    await waitCount(n, 120000);
+    try {
+      await consumer.close();
+      await producer.close();
+    } catch (err) {
+      problems.push(`close after the restart: ${err.message}`);
+    }
+    if (problems.length) return problems.slice(0, 5).join('; ');
+    if (received.size < n) return `lost across the restart: ${n - received.size} of ${n}; ${deliveries - received.size} duplicates`;
+    console.error(`restart-mid-consume: ${deliveries - received.size} duplicates`);
+    return null;
+  },
+
   // Send 1000 messages one at a time (keys, tags, a user property), then a new consumer group
   // subscribed to '*' with the client's default CONSUME_FROM_LAST_OFFSET receives all of them.
   async 'sync-send+push-consume'(api, namesrv, broker) {
@@ -230,6 +287,25 @@ const SCENARIOS = {
     if (why) return why;
     if (pulledTagA < expected.size) return `saw only ${pulledTagA} TagA messages in pull results (hook broken?)`;
     if (leaked.length) return `broker delivered ${leaked.length} messages with tags other than TagA (e.g. ${leaked[0]}) to a TagA subscription`;
+    return null;
+  },
+
+  // ali-ons only (its subscribe takes { expressionType, subString }): a SQL92 property filter
+  // over TAGS and a numeric user property; the broker (enablePropertyFilter=true) must hand out
+  // exactly the matching messages.
+  async 'sql92-filter'(api, namesrv, broker) {
+    const topic = await newTopic('NodeSql', namesrv, broker);
+    const tags = [ 'TagA', 'TagB', 'TagC' ];
+    const all = await sendAll(api, topic, 300, i => makeMessage(api, topic, i, { tag: tags[i % 3] }));
+    const selected = seq => Number(seq) >= 50 && Number(seq) <= 249 && Number(seq) % 3 !== 2;
+    const expected = new Map([ ...all ].filter(([ seq ]) => selected(seq)));
+    const extra = [];
+    const why = await consumeAndCheck(api, topic, {
+      expressionType: 'SQL92',
+      subString: "(TAGS = 'TagA' OR TAGS = 'TagB') AND seq BETWEEN 50 AND 249",
+    }, expected, 60000, { settleMs: 2000, onUnexpected: seq => extra.push(seq) });
+    if (why) return why;
+    if (extra.length) return `${extra.length} messages outside the filter delivered (e.g. seq ${extra[0]})`;
     return null;
   },
 
@@ -306,6 +382,27 @@ const SCENARIOS = {
     return null;
   },
 };
+
+/** Asks the runner to act on the deployment (e.g. `restart-broker`); resolves when done. */
+function askRunner(what, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`runner did not ${what}`)), timeoutMs || 120000);
+    let buf = '';
+    const onData = chunk => {
+      buf += chunk.toString();
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      process.stdin.removeListener('data', onData);
+      process.stdin.pause();
+      const line = buf.slice(0, nl).trim();
+      if (line === 'CONTROL done') resolve(); else reject(new Error(`runner answered ${line}`));
+    };
+    process.stdin.on('data', onData);
+    process.stdin.resume();
+    process.stdout.write(`CONTROL ${what}\n`);
+  });
+}
 
 function wrapGen(ret, check) {
   // rocketmq@2.0.1's pullKernelImpl is a generator function: wrap its result.

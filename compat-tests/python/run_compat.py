@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -23,7 +24,7 @@ CLIENTS = [
      "scenarios_cpp_core.py",
      ["sync-send+push-consume", "async-send", "oneway-send", "batch-send", "tag-filter",
       "pull-consumer", "delay-level", "orderly", "consume-later", "two-consumers",
-      "broadcast"]),
+      "broadcast", "restart-mid-consume"]),
     # Signed requests against a node of its own with aclEnable=true (scenarios_acl.py).
     ("cpp-core-0.4.4-acl", ".venv", ["rocketmq==0.4.4"], ("rocketmq", "0.4.4"),
      "scenarios_acl.py", ["acl-signed-send+consume", "acl-refused"]),
@@ -39,8 +40,9 @@ CLIENTS = [
 ]
 
 # Broker settings for every node: a short transaction check so that `transactional` sees the
-# broker check back an UNKNOWN transaction within seconds (defaults: 60 s / 6 s).
-BROKER_EXTRA = "transactionCheckInterval=2000\ntransactionTimeOut=1000\n"
+# broker check back an UNKNOWN transaction within seconds (defaults: 60 s / 6 s), and the
+# property filter on for `sql92-filter` (off by default, as in Java).
+BROKER_EXTRA = "transactionCheckInterval=2000\ntransactionTimeOut=1000\nenablePropertyFilter=true\n"
 
 
 def venv_python(venv):
@@ -75,18 +77,42 @@ def ensure_venv(venv, pip_args, dist):
         return "install failed: %s" % e
 
 
+# Clients left out of the `two-brokers` mode (their clients.json says "single_broker_only").
+SINGLE_BROKER_ONLY = set()
+
+
 def load_clients_json(directory):
     """Clients described by <directory>/clients.json: each entry's `argv` is a command line
     with the placeholders {dir}, {scenario}, {namesrv} and {broker}."""
     with open(os.path.join(directory, "clients.json")) as f:
-        return [(c["client"], [a.replace("{dir}", directory) for a in c["argv"]], c["scenarios"])
-                for c in json.load(f)]
+        entries = json.load(f)
+    SINGLE_BROKER_ONLY.update(c["client"] for c in entries if c.get("single_broker_only"))
+    return [(c["client"], [a.replace("{dir}", directory) for a in c["argv"]], c["scenarios"])
+            for c in entries]
 
 
-# The Node.js clients (compat-tests/node, installed with `npm ci` by compat-tests/run): no
-# venv; their script is an argv template.
-CLIENTS += [(name, None, None, None, argv, scs)
-            for name, argv, scs in load_clients_json(os.path.join(os.path.dirname(HERE), "node"))]
+# The Node.js clients (compat-tests/node, installed with `npm ci` by compat-tests/run) and the
+# Rust clients (compat-tests/rust, built with cargo by compat-tests/run): no venv; their
+# command line is an argv template.
+for _eco in ("node", "rust"):
+    CLIENTS += [(name, None, None, None, argv, scs)
+                for name, argv, scs in load_clients_json(os.path.join(os.path.dirname(HERE), _eco))]
+
+# Exact versions of the clients, for the result file and the generated matrix.
+VERSIONS = {
+    "cpp-core-0.4.4": "PyPI rocketmq==0.4.4 (rocketmq-client-cpp 1.2)",
+    "cpp-2.1-cvs-2.1.0.3": "PyPI rocketmq-python-cvs==2.1.0.3 (rocketmq-client-cpp 2.1)",
+    "apache-py-0.5.0rc2": "PyPI rocketmq-client-python==0.5.0rc2",
+    "ali-ons-3.12.0": "npm ali-ons@3.12.0",
+    "rocketmq-node-2.0.1": "npm rocketmq@2.0.1",
+    "rocketmq-client-rust-1.0.0": "crates.io rocketmq-client-rust =1.0.0",
+    "rocketmq-client-v4-0.4.2": "crates.io rocketmq-client-v4 =0.4.2",
+}
+
+# Deployment modes. `two-brokers` (one mqnamesrv, mqbroker broker-a and broker-b in one
+# cluster) only runs the scenarios that are about several brokers.
+MODES = ["apogee", "mqnamesrv+mqbroker", "two-brokers"]
+TWO_BROKER_SCENARIOS = {"two-consumers"}
 
 
 def free_port_pair():
@@ -126,52 +152,109 @@ def wait_port(port, proc, timeout=30):
 
 
 class Node:
-    """The servers of one deployment mode."""
+    """The servers of one deployment mode. `namesrv` and `broker` are what clients are given
+    (`broker` lists every broker, comma separated); with a capture directory both point at
+    recording proxies (capture_proxy.py) instead of the servers themselves."""
 
-    def __init__(self, mode, bin_dir, tmp):
-        self.procs = []
+    def __init__(self, mode, bin_dir, tmp, capture_dir=None):
+        self.mode = mode
+        self.procs = {}      # name -> (argv, ports to wait for, Popen)
+        self.proxies = []
+        self.log = open(os.path.join(tmp, mode + ".log"), "a")
+        self.env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "info"))
         self.ns_port = free_port_pair()
-        self.broker_port = free_port_pair()
-        store = os.path.join(tmp, "store-" + mode)
-        log = open(os.path.join(tmp, mode + ".log"), "w")
-        env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "info"))
+        broker_ports = []
         if mode == "apogee":
+            port = free_port_pair()
+            broker_ports.append(port)
             a_conf = os.path.join(tmp, "apogee-broker.conf")
             with open(a_conf, "w") as f:
                 f.write(BROKER_EXTRA)
-            p = subprocess.Popen(
-                [os.path.join(bin_dir, "apogee"), "-c", a_conf, "--store", store,
-                 "--namesrv-port", str(self.ns_port), "--broker-port", str(self.broker_port),
-                 "--broker-ip", "127.0.0.1"],
-                stdout=log, stderr=log, env=env)
-            self.procs.append(p)
-            wait_port(self.ns_port, p)
-            wait_port(self.broker_port, p)
+            self._start("apogee", [os.path.join(bin_dir, "apogee"), "-c", a_conf,
+                                   "--store", os.path.join(tmp, "store-" + mode),
+                                   "--namesrv-port", str(self.ns_port), "--broker-port", str(port),
+                                   "--broker-ip", "127.0.0.1"], [self.ns_port, port])
         else:
-            ns_conf = os.path.join(tmp, "namesrv.conf")
+            ns_conf = os.path.join(tmp, "namesrv-%s.conf" % mode)
             with open(ns_conf, "w") as f:
-                f.write("listenPort=%d\nkvConfigPath=%s\n" % (self.ns_port, os.path.join(tmp, "kv.json")))
-            ns = subprocess.Popen([os.path.join(bin_dir, "mqnamesrv"), "-c", ns_conf],
-                                  stdout=log, stderr=log, env=env)
-            self.procs.append(ns)
-            wait_port(self.ns_port, ns)
-            b_conf = os.path.join(tmp, "broker.conf")
-            with open(b_conf, "w") as f:
-                f.write("listenPort=%d\nbrokerIP1=127.0.0.1\nstorePathRootDir=%s\n"
-                        "namesrvAddr=127.0.0.1:%d\nbrokerName=broker-a\n"
-                        "mappedFileSizeCommitLog=67108864\n" % (self.broker_port, store, self.ns_port)
-                        + BROKER_EXTRA)
-            b = subprocess.Popen([os.path.join(bin_dir, "mqbroker"), "-c", b_conf],
-                                 stdout=log, stderr=log, env=env)
-            self.procs.append(b)
-            wait_port(self.broker_port, b)
+                f.write("listenPort=%d\nkvConfigPath=%s\n" % (
+                    self.ns_port, os.path.join(tmp, "kv-%s.json" % mode)))
+            self._start("mqnamesrv", [os.path.join(bin_dir, "mqnamesrv"), "-c", ns_conf],
+                        [self.ns_port])
+            names = ["broker-a"] if mode == "mqnamesrv+mqbroker" else ["broker-a", "broker-b"]
+            for name in names:
+                port = free_port_pair()
+                broker_ports.append(port)
+                b_conf = os.path.join(tmp, "%s-%s.conf" % (mode, name))
+                with open(b_conf, "w") as f:
+                    f.write("listenPort=%d\nbrokerIP1=127.0.0.1\nstorePathRootDir=%s\n"
+                            "namesrvAddr=127.0.0.1:%d\nbrokerName=%s\n"
+                            "mappedFileSizeCommitLog=67108864\n" % (
+                                port, os.path.join(tmp, "store-%s-%s" % (mode, name)),
+                                self.ns_port, name) + BROKER_EXTRA)
+                self._start(name, [os.path.join(bin_dir, "mqbroker"), "-c", b_conf], [port])
+        self.brokers = ["127.0.0.1:%d" % p for p in broker_ports]
         self.namesrv = "127.0.0.1:%d" % self.ns_port
-        self.broker = "127.0.0.1:%d" % self.broker_port
+        if capture_dir:
+            self._capture(capture_dir, broker_ports)
+        self.broker = ",".join(self.brokers)
+
+    def _start(self, name, argv, ports):
+        p = subprocess.Popen(argv, stdout=self.log, stderr=self.log, env=self.env)
+        self.procs[name] = (argv, ports, p)
+        for port in ports:
+            wait_port(port, p)
+
+    def _capture(self, capture_dir, broker_ports):
+        """Recording proxies for the name server and each broker (main and fast port). Route
+        and cluster answers of the name server are rewritten to name the broker proxies, so
+        clients send everything through them."""
+        import capture_proxy
+        rewrite = {}
+        proxied = []
+        for port in broker_ports:
+            pport = free_port_pair()
+            rewrite[b"127.0.0.1:%d" % port] = b"127.0.0.1:%d" % pport
+            for off in (0, 2):
+                self.proxies.append(capture_proxy.Proxy(
+                    pport - off, ("127.0.0.1", port - off), capture_dir, "broker%d" % len(proxied)))
+            proxied.append("127.0.0.1:%d" % pport)
+        nsport = free_port_pair()
+        self.proxies.append(capture_proxy.Proxy(nsport, ("127.0.0.1", self.ns_port), capture_dir,
+                                                "namesrv", rewrite=rewrite))
+        self.namesrv = "127.0.0.1:%d" % nsport
+        self.brokers = proxied
+
+    def restart_brokers(self):
+        """SIGTERM every broker (the whole node in `apogee` mode) and start it again on the same
+        store and ports."""
+        for name in list(self.procs):
+            if name == "mqnamesrv":
+                continue
+            argv, ports, p = self.procs[name]
+            p.terminate()
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            deadline = time.time() + 30
+            while True:
+                try:
+                    self._start(name, argv, ports)
+                    break
+                except RuntimeError:
+                    if time.time() > deadline:
+                        raise
+                    time.sleep(0.5)
 
     def stop(self):
-        for p in reversed(self.procs):
+        for px in self.proxies:
+            px.close()
+        procs = [p for (_, _, p) in self.procs.values()]
+        for p in reversed(procs):
             p.terminate()
-        for p in reversed(self.procs):
+        for p in reversed(procs):
             try:
                 p.wait(15)
             except subprocess.TimeoutExpired:
@@ -180,35 +263,66 @@ class Node:
 
 
 def run_scenario(python, script, sc, node, timeout):
-    """Run one scenario in its own process; returns `ok` or `fail <why>`."""
+    """Run one scenario in its own process; returns `ok` or `fail <why>`. A scenario may ask
+    the runner to restart the brokers by printing `CONTROL restart-broker`; it is answered
+    with `CONTROL done` (or `CONTROL failed <why>`) on its stdin."""
     if isinstance(script, list):  # an argv template from a clients.json
         argv = [a.replace("{scenario}", sc).replace("{namesrv}", node.namesrv)
                 .replace("{broker}", node.broker) for a in script]
     else:
         argv = [python, os.path.join(HERE, script), sc, node.namesrv, node.broker]
     try:
-        out = subprocess.run(
-            argv,
-            capture_output=True, text=True, timeout=timeout, cwd=HERE).stdout
-    except subprocess.TimeoutExpired as e:
-        out = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-        out += "\nRESULT fail timed out after %ds" % timeout
-    result = [l for l in out.splitlines() if l.startswith("RESULT ")]
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True, cwd=HERE)
+    except OSError as e:
+        return "fail client could not be started: %s" % e
+    lines = []
+
+    def reader():
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            lines.append(line)
+            if line == "CONTROL restart-broker":
+                try:
+                    node.restart_brokers()
+                    answer = "CONTROL done\n"
+                except Exception as e:  # reported to the scenario, which fails
+                    answer = "CONTROL failed %s\n" % e
+                try:
+                    proc.stdin.write(answer)
+                    proc.stdin.flush()
+                except OSError:
+                    pass
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        lines.append("RESULT fail timed out after %ds" % timeout)
+    t.join(10)
+    result = [l for l in lines if l.startswith("RESULT ")]
     return result[-1][7:] if result else "fail no result (crashed?)"
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin-dir", required=True)
-    ap.add_argument("--timeout", type=int, default=120)
+    ap.add_argument("--timeout", type=int, default=180)
     ap.add_argument("--client", action="append", help="only these clients (repeatable)")
     ap.add_argument("--scenario", action="append", help="only these scenarios (repeatable)")
-    ap.add_argument("--mode", action="append", choices=["apogee", "mqnamesrv+mqbroker"])
+    ap.add_argument("--mode", action="append", choices=MODES)
+    ap.add_argument("--capture", metavar="DIR",
+                    help="record every frame between clients and servers into DIR")
+    ap.add_argument("--results", metavar="FILE", help="write the verdicts as JSON to FILE")
     args = ap.parse_args()
     # The ACL scenarios start nodes of their own.
     os.environ["APOGEE_BIN_DIR"] = os.path.abspath(args.bin_dir)
     clients = [c for c in CLIENTS if not args.client or c[0] in args.client]
     passed = failed = 0
+    results = []
+    started = time.time()
     broken = {}
     for name, venv, pip_args, dist, _, _ in clients:
         if venv is None:
@@ -217,16 +331,22 @@ def main():
         if why:
             broken[name] = why
     with tempfile.TemporaryDirectory() as tmp:
-        for mode in args.mode or ("apogee", "mqnamesrv+mqbroker"):
+        for mode in args.mode or MODES:
             runs = [(name, venv, script, sc) for name, venv, _, _, script, scs in clients
-                    for sc in scs if not args.scenario or sc in args.scenario]
+                    for sc in scs if not args.scenario or sc in args.scenario
+                    if mode != "two-brokers" or (sc in TWO_BROKER_SCENARIOS
+                                                 and name not in SINGLE_BROKER_ONLY)]
+            if not runs:
+                continue
             # `first-send-fresh-node` must meet a store nothing was written to yet: run it first.
             runs.sort(key=lambda r: r[3] != "first-send-fresh-node")
             try:
-                node = Node(mode, args.bin_dir, tmp)
+                node = Node(mode, args.bin_dir, tmp, args.capture)
             except Exception as e:
                 for name, _, _, sc in runs:
                     print("%s x %s [%s]: FAIL (node did not start: %s)" % (name, sc, mode, e))
+                    results.append({"client": name, "scenario": sc, "mode": mode, "ok": False,
+                                    "verdict": "node did not start: %s" % e})
                     failed += 1
                 continue
             try:
@@ -236,10 +356,13 @@ def main():
                         failed += 1
                         print("%s x %s [%s]: FAIL: client not installed: %s" % (
                             name, sc, mode, broken[name]))
+                        results.append({"client": name, "scenario": sc, "mode": mode,
+                                        "ok": False, "verdict": "client not installed"})
                         continue
                     py = venv_python(venv) if venv else None
                     verdict = run_scenario(py, script, sc, node, args.timeout)
                     note = ""
+                    first = None
                     # A second attempt of `first-send-fresh-node` would meet a used store.
                     if verdict != "ok" and sc != "first-send-fresh-node":
                         # Native clients time out their own requests (3 s) when the machine
@@ -251,9 +374,13 @@ def main():
                     ok = verdict == "ok"
                     passed += ok
                     failed += not ok
+                    took = time.time() - t0
                     print("%s x %s [%s]: %s%s (%.1fs)" % (
-                        name, sc, mode, "PASS" if ok else "FAIL: " + verdict[5:], note,
-                        time.time() - t0))
+                        name, sc, mode, "PASS" if ok else "FAIL: " + verdict[5:], note, took))
+                    results.append({"client": name, "scenario": sc, "mode": mode, "ok": ok,
+                                    "verdict": "ok" if ok else verdict[5:],
+                                    "first_attempt": first and first[5:],
+                                    "seconds": round(took, 1)})
                     sys.stdout.flush()
             finally:
                 node.stop()
@@ -263,7 +390,14 @@ def main():
                     print("---- %s (last lines) ----" % fname)
                     with open(os.path.join(tmp, fname)) as f:
                         print("".join(f.readlines()[-30:]))
+    wall = time.time() - started
     print("%d passed, %d failed" % (passed, failed))
+    if args.results:
+        with open(args.results, "w") as f:
+            json.dump({"passed": passed, "failed": failed, "wall_seconds": round(wall),
+                       "versions": {c[0]: VERSIONS.get(c[0], c[0]) for c in clients},
+                       "results": results}, f, indent=1)
+            f.write("\n")
     return 1 if failed else 0
 
 

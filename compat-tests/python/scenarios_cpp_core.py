@@ -11,7 +11,7 @@ import scenarios_lib as lib
 
 NAMES = ["sync-send+push-consume", "async-send", "oneway-send", "batch-send", "tag-filter",
          "pull-consumer", "delay-level", "orderly", "consume-later", "two-consumers",
-         "broadcast"]
+         "broadcast", "restart-mid-consume"]
 
 if __name__ == "__main__":
     table = {n: lib.ALL[n] for n in NAMES}

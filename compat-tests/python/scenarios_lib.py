@@ -50,8 +50,10 @@ def wait_route(namesrv, topic, timeout=30):
 
 
 def new_topic(ctx, prefix, queues=4):
+    """A fresh topic with `queues` queues on every broker of the deployment."""
     topic = "%s_%s" % (prefix, uuid.uuid4().hex[:8])
-    rmq_admin.create_topic(ctx.broker, topic, queues)
+    for broker in ctx.brokers:
+        rmq_admin.create_topic(broker, topic, queues)
     wait_route(ctx.namesrv, topic)
     return topic
 
@@ -502,9 +504,16 @@ def two_consumers(ctx, n=400):
     check(not a.problems and not b.problems, "; ".join((a.problems + b.problems)[:5]))
     got = a.distinct() | b.distinct()
     check(len(got) >= n, "received %d of %d" % (len(got), n))
+    check(a.seqs and b.seqs, "one consumer got everything (A %d, B %d)" % (len(a.seqs), len(b.seqs)))
+    if len(ctx.brokers) > 1:
+        # Queue ids repeat across brokers (a message does not say which broker it came
+        # from here), so judge by deliveries: each message exactly once in the group.
+        total = len(a.seqs) + len(b.seqs)
+        check(total == n, "%d deliveries for %d messages (A %d, B %d)"
+              % (total, n, len(a.seqs), len(b.seqs)))
+        return
     qa = {q for (_, _, q, _, _) in a.msgs}
     qb = {q for (_, _, q, _, _) in b.msgs}
-    check(a.seqs and b.seqs, "one consumer got everything (A %d, B %d)" % (len(a.seqs), len(b.seqs)))
     check(not (qa & qb), "both consumers consumed queues %s" % sorted(qa & qb))
 
 
@@ -524,7 +533,61 @@ def broadcast(ctx, n=100):
           "A got %d, B got %d of %d" % (len(a.distinct()), len(b.distinct()), n))
 
 
+def ask_runner(what, timeout=120):
+    """Asks the runner (run_compat.py) to act on the deployment, e.g. `restart-broker`;
+    returns once it answered."""
+    sys.stdout.write("CONTROL %s\n" % what)
+    sys.stdout.flush()
+    box = []
+    t = threading.Thread(target=lambda: box.append(sys.stdin.readline().strip()), daemon=True)
+    t.start()
+    t.join(timeout)
+    check(box and box[0] == "CONTROL done", "runner did not %s: %r" % (what, box))
+
+
+def send_retrying(p, topic, i, seconds=30):
+    """A sync send that rides over a broker restart: retried until `seconds` pass."""
+    deadline = time.time() + seconds
+    while True:
+        try:
+            r = p.send_sync(make_message(topic, i))
+            if r.status == SendStatus.OK:
+                return
+            why = "status %s" % r.status
+        except Exception as e:
+            why = str(e)[:200]
+        if time.time() > deadline:
+            raise Fail("send %d kept failing across the restart: %s" % (i, why))
+        time.sleep(0.5)
+
+
+def restart_mid_consume(ctx, n=400):
+    """Send half, consume, restart the broker (SIGTERM, same store and ports) while the push
+    consumer is running, send the other half: every message arrives (duplicates allowed and
+    counted), and the client is still alive to report it."""
+    topic = new_topic(ctx, "Restart")
+    p = make_producer(ctx, "PG_" + topic)
+    half = n // 2
+    for i in range(half):
+        send_retrying(p, topic, i)
+    coll = Collector()
+    make_push(ctx, "CG_" + topic, topic, coll)
+    check(wait_for(lambda: len(coll.distinct()) >= half // 2, 60),
+          "before the restart: received %d of %d" % (len(coll.distinct()), half))
+    ask_runner("restart-broker")
+    for i in range(half, n):
+        send_retrying(p, topic, i)
+    wait_for(lambda: len(coll.distinct()) >= n, 120)
+    check(not coll.problems, "; ".join(coll.problems[:5]))
+    got = coll.distinct()
+    missing = sorted(set(range(n)) - got)
+    check(not missing, "lost across the restart: %d of %d (e.g. %s); %d duplicates"
+          % (len(missing), n, missing[:5], len(coll.seqs) - len(got)))
+    sys.stderr.write("restart-mid-consume: %d duplicates\n" % (len(coll.seqs) - len(got)))
+
+
 ALL = {
+    "restart-mid-consume": restart_mid_consume,
     "sync-send+push-consume": sync_send_push_consume,
     "async-send": async_send,
     "oneway-send": oneway_send,
@@ -545,7 +608,8 @@ ALL = {
 class Ctx:
     def __init__(self, namesrv, broker):
         self.namesrv = namesrv
-        self.broker = broker
+        self.brokers = broker.split(",")
+        self.broker = self.brokers[0]
 
 
 def main(scenarios, shutdown=True):
