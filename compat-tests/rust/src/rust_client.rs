@@ -323,7 +323,12 @@ async fn async_send(env: &Env, ctx: &Ctx) -> R {
     let p = producer(env, ctx, &format!("PG_{topic}")).await?;
     let ok = Arc::new(AtomicUsize::new(0));
     let errs = Arc::new(Mutex::new(Vec::<String>::new()));
+    // The client refuses requests beyond its own transport admission queue
+    // ("transport.admission.queue_saturated") instead of waiting: keep at most 32 in flight.
+    let in_flight = 32;
     for i in 0..n {
+        let done = || ok.load(Ordering::SeqCst) + errs.lock().len();
+        wait_for(30, || i < done() + in_flight).await;
         let (ok, errs) = (ok.clone(), errs.clone());
         p.send_with_callback(message(&topic, i, "TagA")?, move |res, err| {
             match (res, err) {
