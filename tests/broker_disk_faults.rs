@@ -118,7 +118,9 @@ fn disk_above_the_warning_ratio_refuses_sends_until_it_drops() {
     let r = send(&c, b.addr(), b"after");
     assert_eq!(r.code, response::SUCCESS, "{r}");
     // The consume queue is built just after the append (as in Java): wait for it.
-    assert!(b.store().wait_dispatched(std::time::Duration::from_secs(10)));
+    assert!(b
+        .store()
+        .wait_dispatched(std::time::Duration::from_secs(10)));
     let bodies = pull_all(&c, b.addr());
     assert_eq!(bodies, vec![b"before".to_vec(), b"after".to_vec()]);
     rt::block_on(b.shutdown());
@@ -155,7 +157,9 @@ fn failed_commitlog_sync_poisons_the_store_and_a_restart_recovers() {
     assert_eq!(view(&c, b.addr(), &durable_id), b"durable");
     let r = send(&c, b.addr(), b"again");
     assert_eq!(r.code, response::SUCCESS, "{r}");
-    assert!(b.store().wait_dispatched(std::time::Duration::from_secs(10)));
+    assert!(b
+        .store()
+        .wait_dispatched(std::time::Duration::from_secs(10)));
     let bodies = pull_all(&c, b.addr());
     assert_eq!(bodies.first().map(Vec::as_slice), Some(&b"durable"[..]));
     assert_eq!(bodies.last().map(Vec::as_slice), Some(&b"again"[..]));
