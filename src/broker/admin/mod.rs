@@ -49,9 +49,7 @@ use super::{registration, BrokerInner};
 use crate::remoting::{Connection, Reply};
 use crate::rt;
 use crate::store::config_files::topics::{
-    validate_topic, AUTO_CREATE_TOPIC_KEY_TOPIC, BENCHMARK_TOPIC, DEFAULT_TRACE_TOPIC,
-    OFFSET_MOVED_EVENT, SCHEDULE_TOPIC, SELF_TEST_TOPIC, TRANS_CHECK_MAX_TIME_TOPIC,
-    TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC,
+    validate_topic, SCHEDULE_TOPIC, TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC,
 };
 use crate::store::store_config::BrokerRole;
 use crate::store::sys;
@@ -184,7 +182,7 @@ fn handle(b: &Arc<BrokerInner>, req: &RemotingCommand) -> (RemotingCommand, Then
         rc::GET_SYSTEM_TOPIC_LIST_FROM_BROKER => {
             let list = TopicList {
                 broker_addr: None,
-                topic_list: system_topics(b),
+                topic_list: b.configs.topics.system_topics().clone(),
             };
             ok(req).with_body(list.encode())
         }
@@ -387,31 +385,6 @@ fn topic_stats(b: &BrokerInner, req: &RemotingCommand) -> RemotingCommand {
         );
     }
     ok(req).with_body(table.encode())
-}
-
-/// The system topics (Java `TopicValidator.getSystemTopicSet()` on this broker: the fixed
-/// set plus the cluster, broker, trace and reply topics it registered).
-fn system_topics(b: &BrokerInner) -> BTreeSet<String> {
-    let s = b.configs.topics.settings();
-    let mut set: BTreeSet<String> = [
-        AUTO_CREATE_TOPIC_KEY_TOPIC,
-        SCHEDULE_TOPIC,
-        BENCHMARK_TOPIC,
-        TRANS_HALF_TOPIC,
-        TRANS_OP_HALF_TOPIC,
-        TRANS_CHECK_MAX_TIME_TOPIC,
-        DEFAULT_TRACE_TOPIC,
-        SELF_TEST_TOPIC,
-        OFFSET_MOVED_EVENT,
-    ]
-    .into_iter()
-    .map(str::to_owned)
-    .collect();
-    set.insert(s.cluster_name.clone());
-    set.insert(s.broker_name.clone());
-    set.insert(s.trace_topic_name.clone());
-    set.insert(s.reply_topic());
-    set
 }
 
 /// Topics whose consume queues are never removed for lack of a topic config.

@@ -268,6 +268,12 @@ impl TopicConfigManager {
         self.system_topics.contains(topic)
     }
 
+    /// The system topics (Java `TopicValidator.getSystemTopicSet()` on this broker: the fixed
+    /// set plus the cluster, broker, trace and reply topics it registered).
+    pub fn system_topics(&self) -> &BTreeSet<String> {
+        &self.system_topics
+    }
+
     pub fn get(&self, topic: &str) -> Option<TopicConfig> {
         self.state().table.get(&topic.to_owned()).cloned()
     }
