@@ -167,27 +167,33 @@ pub fn create_topic(namesrv: &str, topic: &str, queues: usize) -> Result<(), Str
         return Err("--create: no master broker in TBW102's route".into());
     }
     for addr in addrs {
-        let mut c = Conn::connect(addr).map_err(|e| format!("broker {addr}: {e}"))?;
-        let mut cmd = RemotingCommand::request(request::UPDATE_AND_CREATE_TOPIC, 0);
-        let e = cmd.ext_mut();
-        e.insert("topic", topic);
-        e.insert("defaultTopic", "TBW102");
-        e.insert("readQueueNums", queues.to_string());
-        e.insert("writeQueueNums", queues.to_string());
-        e.insert("perm", "6");
-        e.insert("topicFilterType", "SINGLE_TAG");
-        e.insert("topicSysFlag", "0");
-        e.insert("order", "false");
-        let r = c
-            .call(cmd, Duration::from_secs(10))
-            .map_err(|e| format!("UPDATE_AND_CREATE_TOPIC on {addr}: {e}"))?;
-        if r.code != response::SUCCESS {
-            return Err(format!(
-                "UPDATE_AND_CREATE_TOPIC on {addr}: code {} {}",
-                r.code,
-                r.remark.unwrap_or_default()
-            ));
-        }
+        create_topic_on_broker(addr, topic, queues)?;
+    }
+    Ok(())
+}
+
+/// UPDATE_AND_CREATE_TOPIC on one broker (`queues` read and write queues, perm 6).
+pub fn create_topic_on_broker(broker: &str, topic: &str, queues: usize) -> Result<(), String> {
+    let mut c = Conn::connect(broker).map_err(|e| format!("broker {broker}: {e}"))?;
+    let mut cmd = RemotingCommand::request(request::UPDATE_AND_CREATE_TOPIC, 0);
+    let e = cmd.ext_mut();
+    e.insert("topic", topic);
+    e.insert("defaultTopic", "TBW102");
+    e.insert("readQueueNums", queues.to_string());
+    e.insert("writeQueueNums", queues.to_string());
+    e.insert("perm", "6");
+    e.insert("topicFilterType", "SINGLE_TAG");
+    e.insert("topicSysFlag", "0");
+    e.insert("order", "false");
+    let r = c
+        .call(cmd, Duration::from_secs(10))
+        .map_err(|e| format!("UPDATE_AND_CREATE_TOPIC {topic} on {broker}: {e}"))?;
+    if r.code != response::SUCCESS {
+        return Err(format!(
+            "UPDATE_AND_CREATE_TOPIC {topic} on {broker}: code {} {}",
+            r.code,
+            r.remark.unwrap_or_default()
+        ));
     }
     Ok(())
 }

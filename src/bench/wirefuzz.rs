@@ -653,24 +653,7 @@ fn stuck_consumer(a: &FuzzArgs, sh: &Shared) {
 }
 
 fn create_topic(broker: &str, topic: &str) -> Result<(), String> {
-    let mut c = Conn::connect(broker).map_err(|e| format!("{broker}: {e}"))?;
-    let mut cmd = RemotingCommand::request(request::UPDATE_AND_CREATE_TOPIC, 0);
-    let e = cmd.ext_mut();
-    e.insert("topic", topic);
-    e.insert("defaultTopic", "TBW102");
-    e.insert("readQueueNums", "1");
-    e.insert("writeQueueNums", "1");
-    e.insert("perm", "6");
-    e.insert("topicFilterType", "SINGLE_TAG");
-    e.insert("topicSysFlag", "0");
-    e.insert("order", "false");
-    let r = c
-        .call(cmd, Duration::from_secs(10))
-        .map_err(|e| format!("create {topic}: {e}"))?;
-    if r.code != response::SUCCESS {
-        return Err(format!("create {topic}: code {}", r.code));
-    }
-    Ok(())
+    super::client::create_topic_on_broker(broker, topic, 1)
 }
 
 /// One canary round: send a message, pull it back by its queue offset, ask the name server

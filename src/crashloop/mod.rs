@@ -21,11 +21,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use apogee_codec::codes::{request, response};
-use apogee_codec::RemotingCommand;
 use serde::Serialize;
 
-use crate::bench::client::Conn;
 use ledger::Ledger;
 use node::NodeSpec;
 
@@ -132,24 +129,7 @@ pub struct Summary {
 }
 
 fn create_topic(broker: &str) -> Result<(), String> {
-    let mut c = Conn::connect(broker).map_err(|e| format!("connect {broker}: {e}"))?;
-    let mut cmd = RemotingCommand::request(request::UPDATE_AND_CREATE_TOPIC, 0);
-    let e = cmd.ext_mut();
-    e.insert("topic", produce::TOPIC);
-    e.insert("defaultTopic", "TBW102");
-    e.insert("readQueueNums", produce::QUEUES.to_string());
-    e.insert("writeQueueNums", produce::QUEUES.to_string());
-    e.insert("perm", "6");
-    e.insert("topicFilterType", "SINGLE_TAG");
-    e.insert("topicSysFlag", "0");
-    e.insert("order", "false");
-    let r = c
-        .call(cmd, Duration::from_secs(10))
-        .map_err(|e| format!("create topic: {e}"))?;
-    if r.code != response::SUCCESS {
-        return Err(format!("create topic: code {} {:?}", r.code, r.remark));
-    }
-    Ok(())
+    crate::bench::client::create_topic_on_broker(broker, produce::TOPIC, produce::QUEUES as usize)
 }
 
 fn node_binary(a: &Args) -> Result<PathBuf, String> {
