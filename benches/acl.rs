@@ -5,13 +5,14 @@
 //!
 //! Run: `cargo bench --bench acl -- --warm-up-time 1 --measurement-time 3`
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::net::SocketAddr;
 
 use apogee::acl::signature::{sign_in_place, sign_request};
 use apogee::acl::PlainAcl;
-use apogee_codec::codes::request;
 use apogee_codec::RemotingCommand;
-use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 
 const CONF: &str = r#"
@@ -27,28 +28,7 @@ accounts:
 "#;
 
 fn send(body_len: usize) -> RemotingCommand {
-    let mut c = RemotingCommand::request(request::SEND_MESSAGE_V2, 1);
-    let e = c.ext_mut();
-    for (k, v) in [
-        ("a", "bench_producer_group"),
-        ("b", "BenchAcl"),
-        ("c", "TBW102"),
-        ("d", "4"),
-        ("e", "0"),
-        ("f", "0"),
-        ("g", "1732861234567"),
-        ("h", "0"),
-        (
-            "i",
-            "UNIQ_KEY\u{1}7F000001A9F418B4AAC2761A2B3C0000\u{2}WAIT\u{1}true\u{2}TAGS\u{1}TagA",
-        ),
-        ("j", "0"),
-        ("k", "false"),
-        ("m", "false"),
-    ] {
-        e.insert(k, v);
-    }
-    c.body = Bytes::from(vec![b'x'; body_len]);
+    let mut c = support::send_v2("BenchAcl", 1, body_len);
     let body = c.body.clone();
     sign_in_place(
         c.ext_mut(),

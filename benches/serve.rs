@@ -5,6 +5,9 @@
 //!
 //! Run: `cargo bench --bench serve`
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -12,33 +15,10 @@ use std::time::{Duration, Instant};
 use apogee::broker::{Broker, BrokerConfig};
 use apogee::store::fs::Fs;
 use apogee::store::store_config::MessageStoreConfig;
-use apogee_codec::codes::request;
 use apogee_codec::RemotingCommand;
-use bytes::Bytes;
 
 fn send_frame(i: u64) -> Vec<u8> {
-    let mut c = RemotingCommand::request(request::SEND_MESSAGE_V2, i as i32);
-    let e = c.ext_mut();
-    for (k, v) in [
-        ("a", "bench_producer_group"),
-        ("b", "BenchServe"),
-        ("c", "TBW102"),
-        ("d", "4"),
-        ("e", "0"),
-        ("f", "0"),
-        ("g", "1732861234567"),
-        ("h", "0"),
-        (
-            "i",
-            "UNIQ_KEY\u{1}7F000001A9F418B4AAC2761A2B3C0000\u{2}WAIT\u{1}true\u{2}TAGS\u{1}TagA",
-        ),
-        ("j", "0"),
-        ("k", "false"),
-        ("m", "false"),
-    ] {
-        e.insert(k, v);
-    }
-    c.body = Bytes::from(vec![b'x'; 1024]);
+    let c = support::send_v2("BenchServe", i as i32, 1024);
     c.to_bytes().expect("encodes").to_vec()
 }
 
